@@ -1,0 +1,1 @@
+"""The ``atto-work`` command: one entry point for every service and tool."""

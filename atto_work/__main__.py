@@ -1,0 +1,3 @@
+from atto_work.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Typed settings parsed once at start-up; a bad one stops the process with a one-line message."""
+
+from __future__ import annotations
+
+import sys
+from typing import TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def describe(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable and saying what is wrong."""
+    parts = []
+    for item in error.errors():
+        name = "_".join(str(p) for p in item["loc"]).upper() or "settings"
+        parts.append(f"{name}: {item['msg']}")
+    return "; ".join(parts)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """``cls`` read from the environment (``overrides`` win), or exit 2 naming what is wrong."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        print(f"atto-work: bad setting: {describe(exc)}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -1,0 +1,163 @@
+"""The in-process broker: the embedded default of ``atto-work up``, with Pub/Sub's semantics.
+
+Topics fan out to their subscriptions; each subscription is a queue. A consumer runs at most
+``max_outstanding`` handlers at once; a handler that returns acks its message, one that raises
+nacks it and the message comes back after ``messaging.retry.redelivery_delay``. Messages held by a
+consumer that stops are put back, so nothing accepted is lost while the process lives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from datetime import UTC, datetime
+
+from messaging.broker import BrokerUnavailable, Handler, Message
+from messaging.retry import redelivery_delay
+
+log = logging.getLogger(__name__)
+
+
+class _Queue:
+    """One subscription's backlog, with delayed redelivery."""
+
+    def __init__(self) -> None:
+        self.ready: asyncio.Queue[Message] = asyncio.Queue()
+        self._timers: set[asyncio.TimerHandle] = set()
+
+    def put_later(self, message: Message, delay: float) -> None:
+        loop = asyncio.get_running_loop()
+
+        def due() -> None:
+            self._timers.discard(timer)
+            self.ready.put_nowait(message)
+
+        timer = loop.call_later(delay, due)
+        self._timers.add(timer)
+
+    def backlog(self) -> int:
+        return self.ready.qsize() + len(self._timers)
+
+    def cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+
+class MemorySubscription:
+    """A consumer task pulling one queue, running handlers under a semaphore."""
+
+    def __init__(
+        self, broker: MemoryBroker, queue: _Queue, handler: Handler, max_outstanding: int | None
+    ) -> None:
+        self._broker = broker
+        self._queue = queue
+        self._handler = handler
+        self._slots = asyncio.Semaphore(max_outstanding) if max_outstanding else None
+        self._running: dict[asyncio.Task[None], Message] = {}
+        self._pump = asyncio.create_task(self._consume())
+
+    async def _consume(self) -> None:
+        while True:
+            if self._slots is not None:
+                await self._slots.acquire()
+            try:
+                message = await self._queue.ready.get()
+            except asyncio.CancelledError:
+                if self._slots is not None:
+                    self._slots.release()
+                raise
+            task = asyncio.create_task(self._handle(message))
+            self._running[task] = message
+
+    async def _handle(self, message: Message) -> None:
+        try:
+            await self._handler(message)
+        except asyncio.CancelledError:
+            raise  # stop() puts the message back
+        except Exception:
+            log.warning("handler failed; message %s will be redelivered", message.message_id,
+                        exc_info=True)
+            self._broker.nack(self._queue, message)
+        finally:
+            self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
+            if self._slots is not None:
+                self._slots.release()
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._running)
+
+    async def stop(self, grace: float = 0.0) -> None:
+        self._pump.cancel()
+        await asyncio.gather(self._pump, return_exceptions=True)
+        if self._running and grace > 0:
+            await asyncio.wait(list(self._running), timeout=grace)
+        for task, message in list(self._running.items()):
+            task.cancel()
+            self._queue.ready.put_nowait(message)  # nack without delay: another consumer may take it
+        await asyncio.gather(*self._running, return_exceptions=True)
+        self._broker.forget(self)
+
+
+class MemoryBroker:
+    """In-process topics and subscriptions; see the module docstring."""
+
+    def __init__(self, retry_min_seconds: float = 1.0, retry_max_seconds: float = 300.0) -> None:
+        self._retry = (retry_min_seconds, retry_max_seconds)
+        self._topics: dict[str, list[str]] = {}
+        self._queues: dict[str, _Queue] = {}
+        self._subscriptions: set[MemorySubscription] = set()
+        self._ids = itertools.count(1)
+        self._closed = False
+
+    async def start(self) -> None:
+        self._closed = False
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.stop()
+        for queue in self._queues.values():
+            queue.cancel_timers()
+        self._closed = True
+
+    async def declare(self, topic: str, subscription: str | None = None) -> None:
+        subscribers = self._topics.setdefault(topic, [])
+        if subscription is not None and subscription not in self._queues:
+            self._queues[subscription] = _Queue()
+            subscribers.append(subscription)
+
+    async def publish(self, topic: str, data: bytes) -> str:
+        if self._closed:
+            raise BrokerUnavailable("the in-process broker is closed")
+        if topic not in self._topics:
+            raise BrokerUnavailable(f"topic {topic!r} does not exist")
+        message = Message(
+            data=bytes(data), message_id=str(next(self._ids)), publish_time=datetime.now(UTC)
+        )
+        for name in self._topics[topic]:
+            self._queues[name].ready.put_nowait(message)
+        return message.message_id
+
+    async def subscribe(
+        self, subscription: str, handler: Handler, *, max_outstanding: int | None = None
+    ) -> MemorySubscription:
+        if subscription not in self._queues:
+            raise BrokerUnavailable(f"subscription {subscription!r} does not exist")
+        consumer = MemorySubscription(self, self._queues[subscription], handler, max_outstanding)
+        self._subscriptions.add(consumer)
+        return consumer
+
+    async def ping(self) -> bool:
+        return not self._closed
+
+    def backlog(self, subscription: str) -> int:
+        """Messages waiting in ``subscription`` (not counting those being handled)."""
+        return self._queues[subscription].backlog()
+
+    def nack(self, queue: _Queue, message: Message) -> None:
+        queue.put_later(message, redelivery_delay(message.publish_time, *self._retry))
+
+    def forget(self, subscription: MemorySubscription) -> None:
+        self._subscriptions.discard(subscription)

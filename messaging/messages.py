@@ -1,0 +1,112 @@
+"""The two queue messages, in the exact JSON of the Kotlin reference (SPEC.md §3).
+
+WorkRequested: ``{"callbackUrl", "hash", "threshold"}``; WorkGenerated adds ``"work"``. The threshold is
+written as a bare JSON integer (values above 2^53 occur) and read from a number or a decimal string,
+so our coordinator and adapter can be mixed with the reference ones.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from work import WorkError, format_target, format_work, parse_target, parse_threshold, parse_work
+
+
+class MessageError(ValueError):
+    """A queue message that is not valid JSON of the expected shape."""
+
+
+def _load(data: bytes, kind: str) -> dict[str, Any]:
+    try:
+        body = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MessageError(f"{kind}: not UTF-8 JSON ({exc})") from None
+    if not isinstance(body, dict):
+        raise MessageError(f"{kind}: expected a JSON object")
+    return body
+
+
+def _field(body: dict[str, Any], name: str, kind: str) -> Any:
+    if name not in body:
+        raise MessageError(f"{kind}: missing field {name!r}")
+    return body[name]
+
+
+def _callback(body: dict[str, Any], kind: str) -> str:
+    url = _field(body, "callbackUrl", kind)
+    if not isinstance(url, str) or not url:
+        raise MessageError(f"{kind}: callbackUrl must be a non-empty string")
+    return url
+
+
+@dataclass(frozen=True)
+class WorkRequested:
+    callback_url: str
+    target: bytes
+    threshold: int
+
+    @property
+    def hash(self) -> str:
+        return format_target(self.target)
+
+    def to_json(self) -> bytes:
+        body = {"callbackUrl": self.callback_url, "hash": self.hash, "threshold": self.threshold}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WorkRequested:
+        kind = "WorkRequested"
+        body = _load(data, kind)
+        try:
+            return cls(
+                callback_url=_callback(body, kind),
+                target=parse_target(_field(body, "hash", kind)),
+                threshold=parse_threshold(_field(body, "threshold", kind)),
+            )
+        except WorkError as exc:
+            raise MessageError(f"{kind}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class WorkGenerated:
+    callback_url: str
+    target: bytes
+    threshold: int
+    work: bytes
+
+    @property
+    def hash(self) -> str:
+        return format_target(self.target)
+
+    @classmethod
+    def answering(cls, request: WorkRequested, work: bytes) -> WorkGenerated:
+        return cls(request.callback_url, request.target, request.threshold, work)
+
+    def to_json(self) -> bytes:
+        body = {
+            "callbackUrl": self.callback_url,
+            "hash": self.hash,
+            "threshold": self.threshold,
+            "work": format_work(self.work),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def request(self) -> WorkRequested:
+        """The request this answers (to queue it again when the work turns out invalid)."""
+        return WorkRequested(self.callback_url, self.target, self.threshold)
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WorkGenerated:
+        kind = "WorkGenerated"
+        body = _load(data, kind)
+        try:
+            return cls(
+                callback_url=_callback(body, kind),
+                target=parse_target(_field(body, "hash", kind)),
+                threshold=parse_threshold(_field(body, "threshold", kind)),
+                work=parse_work(_field(body, "work", kind)),
+            )
+        except WorkError as exc:
+            raise MessageError(f"{kind}: {exc}") from None

@@ -1,0 +1,1 @@
+"""The worker server: HTTP API, device pool and search backends."""
