@@ -1,0 +1,172 @@
+"""Where callbacks may go: the SSRF policy, applied at intake and again on every connection.
+
+A client chooses the URL the coordinator calls, so the coordinator must not become a way into the
+networks it can reach. A callback URL is accepted when its scheme is ``http``/``https`` and *every*
+address its host resolves to is globally routable, or lies in ``CALLBACK_ALLOWED_NETWORKS``.
+
+The check runs twice: at intake (a refused URL is a 400, nothing is published) and at delivery,
+inside the connection itself (``coordinator.callback_transport``): the host is resolved, the
+addresses checked, and the socket opened to a checked address. There is no second lookup between
+the check and the connect, so a DNS answer that changes (rebinding) cannot slip through.
+
+Address classification leans on the stdlib ``ipaddress`` flags, with these known gaps covered:
+- ``is_global`` is True for multicast (224.0.0.0/4, ff00::/8) and for deprecated site-local
+  ``fec0::/10``: both are refused explicitly.
+- IPv6 forms that carry an IPv4 address are judged by that address too: IPv4-mapped
+  ``::ffff:a.b.c.d`` (the kernel connects to the IPv4 address), 6to4 ``2002::/16``, Teredo
+  ``2001::/32`` and the NAT64 well-known prefix ``64:ff9b::/96``. Older Pythons classify
+  ``::ffff:127.0.0.1`` inconsistently across patch releases; unwrapping makes us independent of that.
+- ``is_reserved`` catches IPv4-compatible ``::a.b.c.d`` and ``::ffff:0:a.b.c.d``, which
+  ``is_global`` on 3.11 reports as global.
+- ``_NOT_GLOBAL_EXTRA`` lists ranges assigned after the stdlib's table was written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import httpx
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: ``(host, port) -> addresses``; the seam tests replace so that no lookup leaves the machine.
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+
+SCHEMES = ("http", "https")
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NOT_GLOBAL_EXTRA: tuple[IPNetwork, ...] = (
+    ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637, 2024); global on Python 3.11
+)
+
+
+class CallbackRefused(ValueError):
+    """The callback URL or one of its addresses is not allowed; retrying will not help."""
+
+
+class CallbackUnresolved(ValueError):
+    """The callback host did not resolve (now); a 400 at intake, a retry at delivery."""
+
+
+def parse_networks(value: str | Iterable[str]) -> tuple[IPNetwork, ...]:
+    """``CALLBACK_ALLOWED_NETWORKS``: comma- or space-separated CIDRs (``127.0.0.0/8, ::1/128``)."""
+    items = value.replace(",", " ").split() if isinstance(value, str) else list(value)
+    networks = []
+    for item in items:
+        try:
+            networks.append(ipaddress.ip_network(item.strip(), strict=False))
+        except ValueError:
+            raise ValueError(f"not a CIDR network: {item!r}") from None
+    return tuple(networks)
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """IPv4 addresses an IPv6 address stands for (mapped, 6to4, Teredo, NAT64)."""
+    found = []
+    if address.ipv4_mapped is not None:
+        found.append(address.ipv4_mapped)
+    if address.sixtofour is not None:
+        found.append(address.sixtofour)
+    if address.teredo is not None:
+        found.extend(address.teredo)
+    if address in _NAT64:
+        found.append(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF))
+    return found
+
+
+def why_not_global(address: IPAddress) -> str | None:
+    """Why ``address`` is not a public unicast destination, or None when it is."""
+    if isinstance(address, ipaddress.IPv6Address):
+        for inner in _embedded_ipv4(address):
+            reason = why_not_global(inner)
+            if reason:
+                return f"embeds {inner}, which is {reason}"
+        if address.ipv4_mapped is not None or address in _NAT64:
+            return None  # judged by the IPv4 address alone; the prefix itself is "reserved"
+    checks = (
+        ("unspecified", address.is_unspecified),
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("private", address.is_private),
+        ("reserved", address.is_reserved),
+        ("site-local", isinstance(address, ipaddress.IPv6Address) and address.is_site_local),
+        ("not globally routable", any(address in net for net in _NOT_GLOBAL_EXTRA)),
+        ("not globally routable", not address.is_global),
+    )
+    return next((name for name, hit in checks if hit), None)
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (A and AAAA), via the event loop's getaddrinfo."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass
+class CallbackPolicy:
+    """The SSRF rules: allowed schemes, the resolver, and the networks opened by configuration."""
+
+    allowed_networks: tuple[IPNetwork, ...] = ()
+    resolver: Resolver = system_resolver
+    resolve_timeout: float = 5.0
+
+    def check_address(self, address: IPAddress) -> None:
+        """Raise ``CallbackRefused`` unless ``address`` is public or explicitly allowed."""
+        candidates = [address]
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            candidates.append(address.ipv4_mapped)  # the kernel connects to the IPv4 address
+        if any(a in net for a in candidates for net in self.allowed_networks if a.version == net.version):
+            return
+        reason = why_not_global(address)
+        if reason:
+            raise CallbackRefused(f"callback address {address} is {reason}")
+
+    def check_url(self, url: str | httpx.URL) -> httpx.URL:
+        """The parsed URL when its form is acceptable (scheme, host); no lookup yet.
+
+        Parsed with httpx, the library that sends the callback, so the host we check is the host
+        it connects to (no parser differential).
+        """
+        try:
+            parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
+        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            raise CallbackRefused(f"callback is not a valid URL: {exc}") from None
+        if parsed.scheme not in SCHEMES:
+            raise CallbackRefused("callback must be an absolute http or https URL")
+        if not parsed.host:
+            raise CallbackRefused("callback URL has no host")
+        return parsed
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses of ``host``, each checked; refused when ANY of them is not allowed."""
+        try:
+            literal = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            literal = None
+        if literal is not None:
+            names = [str(literal)]
+        else:
+            try:
+                async with asyncio.timeout(self.resolve_timeout):
+                    names = await self.resolver(host, port)
+            except (OSError, TimeoutError, UnicodeError) as exc:
+                raise CallbackUnresolved(f"callback host {host!r} does not resolve: {exc}") from None
+        if not names:
+            raise CallbackUnresolved(f"callback host {host!r} has no address")
+        # A scope (fe80::1%eth0) names an interface, not an address; the address decides.
+        addresses = [ipaddress.ip_address(name.split("%", 1)[0]) for name in names]
+        for address in addresses:
+            self.check_address(address)
+        return addresses
+
+    async def check(self, url: str | httpx.URL) -> httpx.URL:
+        """The full check of a callback URL: form, then every resolved address."""
+        parsed = self.check_url(url)
+        # raw_host is what the connection uses (IDNA-encoded, IPv6 without brackets).
+        host = parsed.raw_host.decode("ascii")
+        await self.resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80))
+        return parsed
