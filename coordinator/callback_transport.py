@@ -1,4 +1,4 @@
-"""The HTTP client that sends callbacks: it connects only to addresses the policy has checked.
+"""How callbacks are sent: connections only to addresses the policy has checked, and signed.
 
 httpx resolves a host inside its network backend when it opens a connection. We replace that backend
 with one that resolves through ``CallbackPolicy.resolve`` (which refuses the host when any address
@@ -14,6 +14,7 @@ whatever the name resolves to there, skipping the check. Redirects are never fol
 
 from __future__ import annotations
 
+import ssl
 import typing
 
 import httpcore
@@ -21,10 +22,9 @@ import httpx
 from httpcore import AsyncNetworkBackend, AsyncNetworkStream
 from httpcore._backends.auto import AutoBackend
 
-from coordinator.callback_policy import CallbackPolicy
-
-#: At most this much of a callback's response is read; the body is ignored anyway.
-MAX_RESPONSE_BYTES = 64 * 1024
+from coordinator.callback_policy import CallbackPolicy, CallbackRefused, CallbackUnresolved
+from coordinator.callbacks import CallbackFailed, CallbackSender
+from coordinator.signing import signature_headers
 
 
 class PinnedNetworkBackend(AsyncNetworkBackend):
@@ -68,7 +68,7 @@ class PinnedNetworkBackend(AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-def pinned_transport(policy: CallbackPolicy, *, verify: bool | typing.Any = True,
+def pinned_transport(policy: CallbackPolicy, *, verify: ssl.SSLContext | bool = True,
                      limits: httpx.Limits | None = None) -> httpx.AsyncHTTPTransport:
     """An httpx transport whose connections go through ``PinnedNetworkBackend``."""
     limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
@@ -85,24 +85,37 @@ def pinned_transport(policy: CallbackPolicy, *, verify: bool | typing.Any = True
     return transport
 
 
-def callback_client(policy: CallbackPolicy, timeout: float = 10.0, **kwargs: typing.Any) -> httpx.AsyncClient:
-    """The client for callbacks: pinned connections, no redirects, no env proxies, bounded time."""
-    return httpx.AsyncClient(
-        transport=pinned_transport(policy, **kwargs),
-        follow_redirects=False,
-        trust_env=False,
-        timeout=httpx.Timeout(timeout),
-    )
+class CallbackRejected(CallbackFailed):
+    """The callback URL is refused by the policy: retrying cannot help, the result is dropped."""
 
 
-async def post_callback(client: httpx.AsyncClient, url: str, body: bytes,
-                        headers: dict[str, str] | None = None) -> int:
-    """POST ``body`` as JSON to ``url``; return the status, reading at most MAX_RESPONSE_BYTES."""
-    all_headers = {"content-type": "application/json", **(headers or {})}
-    async with client.stream("POST", url, content=body, headers=all_headers) as response:
-        read = 0
-        async for chunk in response.aiter_raw():
-            read += len(chunk)
-            if read >= MAX_RESPONSE_BYTES:
-                break  # a receiver that talks too much: its status is all we need
-        return response.status_code
+class GuardedCallbackSender(CallbackSender):
+    """``CallbackSender`` with the SSRF policy on every connection and, with a secret, a signature.
+
+    The URL's form is checked before anything else; its addresses are checked inside the connection
+    (``PinnedNetworkBackend``). A refusal raises ``CallbackRejected``; a host that does not resolve
+    now raises a plain ``CallbackFailed`` (retried: DNS may come back).
+    """
+
+    def __init__(self, timeout: float, policy: CallbackPolicy, secret: str | None = None,
+                 verify: ssl.SSLContext | bool = True) -> None:
+        limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+        super().__init__(timeout, transport=pinned_transport(policy, verify=verify, limits=limits))
+        self._policy = policy
+        self._secret = secret
+
+    async def prepare(self, url: str, body: bytes) -> tuple[str, dict[str, str]]:
+        target, headers = await super().prepare(url, body)
+        try:
+            self._policy.check_url(target)
+        except CallbackRefused as exc:
+            raise CallbackRejected(str(exc)) from None
+        return target, {**headers, **signature_headers(self._secret, body)}
+
+    async def send(self, url: str, hash: str, work: str) -> None:
+        try:
+            await super().send(url, hash, work)
+        except CallbackRefused as exc:
+            raise CallbackRejected(str(exc)) from None
+        except CallbackUnresolved as exc:
+            raise CallbackFailed(str(exc)) from None

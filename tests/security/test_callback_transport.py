@@ -12,14 +12,16 @@ import ssl
 import subprocess
 from pathlib import Path
 
-import httpx
 import pytest
 
 from coordinator.callback_policy import CallbackPolicy, CallbackRefused, parse_networks
-from coordinator.callback_transport import callback_client, post_callback
+from coordinator.callback_transport import CallbackRejected, GuardedCallbackSender
+from coordinator.callbacks import CallbackFailed
+from coordinator.signing import HEADER, verify
 
 pytestmark = pytest.mark.netns
 LOOPBACK = parse_networks("127.0.0.0/8")
+HASH, WORK = "AB" * 32, "2D7E000000000000"
 
 
 class Receiver:
@@ -27,6 +29,7 @@ class Receiver:
 
     def __init__(self, status: int = 200, extra_headers: str = "") -> None:
         self.heads: list[str] = []
+        self.bodies: list[bytes] = []
         self.server_names: list[str | None] = []
         self.status = status
         self.extra_headers = extra_headers
@@ -41,7 +44,7 @@ class Receiver:
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
         length = next((int(line.split(":")[1]) for line in head.split("\r\n")
                        if line.lower().startswith("content-length:")), 0)
-        await reader.readexactly(length)
+        self.bodies.append(await reader.readexactly(length))
         self.heads.append(head)
         writer.write(f"HTTP/1.1 {self.status} X\r\ncontent-length: 2\r\n{self.extra_headers}"
                      "connection: close\r\n\r\nok".encode())
@@ -66,12 +69,16 @@ async def test_connects_to_the_checked_address_with_the_original_host_header() -
     port = await receiver.start()
     calls: list[str] = []
     policy = CallbackPolicy(LOOPBACK, resolver=resolver_of([["127.0.0.1"]], calls))
-    async with callback_client(policy, timeout=5) as client:
-        status = await post_callback(client, f"http://callback.test:{port}/cb", b'{"a":1}')
+    sender = GuardedCallbackSender(5, policy, secret="s3cret")
+    await sender.send(f"http://callback.test:{port}/cb", HASH, WORK)
+    await sender.close()
     await receiver.stop()
-    assert status == 200
     assert calls == ["callback.test"]
-    assert f"host: callback.test:{port}" in receiver.heads[0].lower()
+    head = receiver.heads[0]
+    assert f"host: callback.test:{port}" in head.lower()
+    signature = next(line.split(":", 1)[1].strip() for line in head.split("\r\n")
+                     if line.lower().startswith(HEADER.lower() + ":"))
+    assert verify("s3cret", receiver.bodies[0], signature)
 
 
 async def test_a_rebinding_answer_is_refused_at_connect_time() -> None:
@@ -81,9 +88,10 @@ async def test_a_rebinding_answer_is_refused_at_connect_time() -> None:
     calls: list[str] = []
     policy = CallbackPolicy(resolver=resolver_of([["8.8.8.8"], ["127.0.0.1"]], calls))
     await policy.check(f"http://rebind.test:{port}/cb")  # intake: public, accepted
-    async with callback_client(policy, timeout=5) as client:
-        with pytest.raises(CallbackRefused, match="127.0.0.1"):
-            await post_callback(client, f"http://rebind.test:{port}/cb", b"{}")
+    sender = GuardedCallbackSender(5, policy)
+    with pytest.raises(CallbackRejected, match="127.0.0.1"):
+        await sender.send(f"http://rebind.test:{port}/cb", HASH, WORK)
+    await sender.close()
     await receiver.stop()
     assert calls == ["rebind.test", "rebind.test"]
     assert receiver.heads == []
@@ -93,20 +101,22 @@ async def test_the_socket_goes_to_the_checked_public_address_not_a_fresh_lookup(
     """A public answer is accepted and dialled as is (here: unreachable, the namespace has no route)."""
     calls: list[str] = []
     policy = CallbackPolicy(resolver=resolver_of([["8.8.8.8"]], calls))
-    async with callback_client(policy, timeout=2) as client:
-        with pytest.raises(httpx.ConnectError):
-            await post_callback(client, "http://public.test:9/cb", b"{}")
+    sender = GuardedCallbackSender(2, policy)
+    with pytest.raises(CallbackFailed, match="ConnectError") as failure:
+        await sender.send("http://public.test:9/cb", HASH, WORK)
+    await sender.close()
+    assert not isinstance(failure.value, CallbackRejected)
     assert calls == ["public.test"]
 
 
 async def test_redirects_are_not_followed() -> None:
     receiver = Receiver(status=307, extra_headers="location: http://169.254.169.254/latest\r\n")
     port = await receiver.start()
-    policy = CallbackPolicy(LOOPBACK)
-    async with callback_client(policy, timeout=5) as client:
-        status = await post_callback(client, f"http://127.0.0.1:{port}/cb", b"{}")
+    sender = GuardedCallbackSender(5, CallbackPolicy(LOOPBACK))
+    with pytest.raises(CallbackFailed, match="307"):
+        await sender.send(f"http://127.0.0.1:{port}/cb", HASH, WORK)
+    await sender.close()
     await receiver.stop()
-    assert status == 307
     assert len(receiver.heads) == 1
 
 
@@ -129,14 +139,23 @@ async def test_tls_uses_the_original_name_for_sni_and_verification(certificate: 
     port = await receiver.start(server_tls)
     client_tls = ssl.create_default_context(cafile=str(cert))
     policy = CallbackPolicy(LOOPBACK, resolver=resolver_of([["127.0.0.1"]], []))
-    async with callback_client(policy, timeout=5, verify=client_tls) as client:
-        status = await post_callback(client, f"https://callback.test:{port}/cb", b"{}")
-        # The certificate names callback.test, not the address: a URL naming the address fails.
-        with pytest.raises(httpx.ConnectError, match="(?i)certificate|mismatch|IP address"):
-            await post_callback(client, f"https://127.0.0.1:{port}/cb", b"{}")
+    sender = GuardedCallbackSender(5, policy, verify=client_tls)
+    await sender.send(f"https://callback.test:{port}/cb", HASH, WORK)
+    # The certificate names callback.test, not the address: a URL naming the address fails.
+    with pytest.raises(CallbackFailed, match="(?i)certificate|mismatch|IP address"):
+        await sender.send(f"https://127.0.0.1:{port}/cb", HASH, WORK)
+    await sender.close()
     await receiver.stop()
-    assert status == 200
+    assert len(receiver.heads) == 1
     assert receiver.server_names[0] == "callback.test"
+
+
+async def test_refused_urls_raise_rejected_before_any_connection() -> None:
+    sender = GuardedCallbackSender(5, CallbackPolicy())
+    for url in ["http://169.254.169.254/latest/meta-data/", "ftp://example.test/", "http://[::1]:8/"]:
+        with pytest.raises(CallbackRejected):
+            await sender.send(url, HASH, WORK)
+    await sender.close()
 
 
 @pytest.mark.parametrize("host", ["localhost", "2130706433", "0x7f.1", "127.1", "017700000001"])
