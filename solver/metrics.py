@@ -34,7 +34,7 @@ class SolverMetrics:
             ["outcome"], registry=r,
         )
         self.errors = Counter(
-            "solver_errors", "Errors by kind (device, bad_request, queue_full, timeout)", ["kind"],
+            "solver_errors", "Errors by kind (device, queue_full, timeout)", ["kind"],
             registry=r,
         )
         self.invalid_hits = Counter(
