@@ -10,9 +10,13 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from atto_work.commands import options
-from atto_work.commands.solver import add_device_options, load
+from atto_work.commands.solver import add_device_options, load, open_devices
+
+if TYPE_CHECKING:
+    from solver.pool import DevicePool
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -62,13 +66,12 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import asyncio
 
     from common.logs import setup_logging
-    from solver.backends import discover
     from solver.pool import DevicePool
 
     limit = options.resolve_threshold(parser, args, timestamp_required=False)
     setup_logging()
     settings = load(args)
-    pool = DevicePool(discover(settings.backend, settings.devices))
+    pool = DevicePool(open_devices(settings))
     try:
         work = asyncio.run(_race(pool, args.hash, limit, args.timeout or settings.timeout_seconds))
     finally:
@@ -80,7 +83,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _race(pool, target: bytes, limit: int, time_limit: float) -> str | None:
+async def _race(pool: DevicePool, target: bytes, limit: int, time_limit: float) -> str | None:
     """One job per device, each from its own random start; the first work found wins."""
     import asyncio
 

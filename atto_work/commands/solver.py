@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from solver.backends.base import SearchDevice
+    from solver.settings import SolverSettings
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -23,12 +29,24 @@ def add_device_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--devices", help="device selector (default SOLVER_DEVICES, else all of the backend)")
 
 
-def load(args: argparse.Namespace):  # -> SolverSettings, imported lazily to keep --help fast
+def load(args: argparse.Namespace) -> SolverSettings:
+    """Settings from the environment with the command's options on top; exit 2 naming a bad one."""
     from common.settings import load_settings
     from solver.settings import SolverSettings
 
     overrides = {k: v for k in ("backend", "devices") if (v := getattr(args, k)) is not None}
     return load_settings(SolverSettings, **overrides)
+
+
+def open_devices(settings: SolverSettings) -> list[SearchDevice]:
+    """The devices the settings select, kernels built; exit 2 with one line when none fits."""
+    from solver.backends import discover
+
+    try:
+        return discover(settings.backend, settings.devices)
+    except ValueError as exc:  # DeviceSelectionError: a selection that cannot be satisfied
+        print(f"atto-work: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,6 +57,12 @@ def run(args: argparse.Namespace) -> int:
 
     setup_logging()
     settings = load(args)
-    # log_config=None: uvicorn's loggers go through ours (one structured line per event).
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_config=None)
+    # Opened here rather than in the app's start-up so that a bad selection is one line, exit 2.
+    devices = open_devices(settings)
+    try:
+        # log_config=None: uvicorn's loggers go through ours (one structured line per event).
+        uvicorn.run(create_app(settings, devices), host=args.host, port=args.port, log_config=None)
+    finally:
+        for device in devices:
+            device.close()
     return 0

@@ -89,6 +89,13 @@ def test_solver_help_and_serving_on_a_port() -> None:
     assert "numpy" in stderr  # the backend choice is logged
 
 
+def test_a_device_selection_that_cannot_be_met_exits_2() -> None:
+    result = atto_work("solve", "--hash", ZERO, "--threshold", "5", "--backend", "numpy",
+                       "--devices", "0:0")
+    assert result.returncode == 2 and "SOLVER_DEVICES" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1  # one line, no traceback
+
+
 def test_solver_with_a_bad_setting_exits_2_naming_it() -> None:
     result = subprocess.run([sys.executable, "-m", "atto_work", "solver", "--port", "1"],
                             capture_output=True, text=True, timeout=60,
