@@ -17,7 +17,7 @@ class SolverMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.hashes = Counter(
-            "solver_hashes", "Nonces scanned (up to and including each hit)", ["device"], registry=r
+            "solver_hashes", "Hashes computed (every nonce of every launch)", ["device"], registry=r
         )
         self.hash_rate = Gauge(
             "solver_hash_rate", "Hashes per second of the device's recent launches", ["device"],

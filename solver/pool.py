@@ -47,7 +47,7 @@ class DeviceFailure(Exception):
 class Solution:
     work: bytes  # 8 bytes, little-endian nonce
     device: str
-    hashes: int  # nonces this job scanned
+    hashes: int  # nonces this job's launches computed
     seconds: float  # from submission to hit, queue wait included
 
 
@@ -171,13 +171,11 @@ class DevicePool:
                     raise DeviceFailure(f"device {device.name} failed: {exc}") from exc
                 seconds = time.perf_counter() - started
                 self._rate(device, count, seconds)
-                done = count if hit is None else ((hit - nonce) % _NONCES) + 1
-                if hit is not None and done > count:
-                    done = count  # a hit outside the batch: the device is wrong, see below
-                scanned += done
-                self.metrics.hashes.labels(device.name).inc(done)
+                # A launch computes its whole batch, hit or not: that is the device's work.
+                scanned += count
+                self.metrics.hashes.labels(device.name).inc(count)
                 if on_launch is not None:
-                    on_launch(done, seconds)
+                    on_launch(count, seconds)
                 if hit is not None:
                     work = (hit % _NONCES).to_bytes(8, "little")
                     if is_valid(work, target, threshold):
