@@ -33,7 +33,7 @@ def instructions(path: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
     out, current = [], ""
     for line in path.read_text().splitlines():
-        if line.lstrip().startswith("#") and not current:
+        if line.lstrip().startswith("#"):  # Docker drops comment lines, inside continuations too
             continue
         current += line.rstrip("\\").strip() + " "
         if not line.endswith("\\"):
