@@ -339,3 +339,13 @@ def test_workload_identity_and_security(renderings) -> None:
             for container in pod["containers"]:
                 assert container["securityContext"]["readOnlyRootFilesystem"] is True
                 assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+@pytest.mark.parametrize("values", [None, *CI_VALUES], ids=lambda v: v.stem if v else "default")
+def test_notes_render_with_a_request_example(helm_bin: Path, values: Path | None) -> None:
+    args = ["install", "atto", str(CHART), "--dry-run=client", "--namespace", "atto-ns"]
+    result = helm(helm_bin, *args, *(["-f", str(values)] if values else []))
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert 'curl -sS -X POST "$URL/works/' in notes
+    assert "URL=" in notes
