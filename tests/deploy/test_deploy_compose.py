@@ -119,3 +119,15 @@ def test_callbacks_to_the_demo_receiver_are_allowed(compose, services) -> None:
     assert receiver["command"][-4:] == ["--host", "0.0.0.0", "--port", "8000"]
     for name, service in services.items():
         assert service["networks"] == ["atto"], name
+
+
+def test_stop_grace_lets_adapters_drain(services) -> None:
+    for adapter, worker in (("adapter", "worker"), ("adapter-gpu", "worker-gpu")):
+        env = services[adapter]["environment"]
+        solve = int(services[worker]["environment"]["SOLVER_TIMEOUT_SECONDS"])
+        worker_timeout = int(env["WORKER_TIMEOUT_SECONDS"])
+        drain = int(env["ADAPTER_SHUTDOWN_GRACE_SECONDS"])
+        assert solve < worker_timeout <= drain
+        for name in (adapter, worker):
+            grace = services[name]["stop_grace_period"]
+            assert grace.endswith("s") and int(grace[:-1]) > drain, name
