@@ -46,9 +46,25 @@ log = logging.getLogger(__name__)
 # How often a waiting request checks that its client is still there.
 DISCONNECT_POLL_SECONDS = 0.1
 _HEX64 = "^[0-9A-Fa-f]{64}$"
+_EPOCH_2024_MS = 1704067200000  # work rules start at 2024-01-01T00:00:00Z
+
+
+
+def _decimal_u64_pattern() -> str:
+    """A regex for what ``parse_threshold`` takes as a string: up to 20 digits, value 1..2^64-1.
+
+    Only for the OpenAPI document (so schema-driven clients and fuzzers know the exact range);
+    the parsing itself stays in ``work``.
+    """
+    top = str(MAX_THRESHOLD)  # 20 digits
+    shorter = [f"0{{0,{20 - n}}}[1-9][0-9]{{{n - 1}}}" for n in range(1, 20)]
+    # 20 significant digits: below the maximum at the first digit that differs, or equal to it.
+    longest = [f"{top[:i]}[0-{int(top[i]) - 1}][0-9]{{{19 - i}}}" for i in range(20) if top[i] != "0"]
+    return "^(?:" + "|".join([*shorter, *longest, top]) + ")$"
+
 
 Threshold = Annotated[int, BeforeValidator(parse_threshold), WithJsonSchema({
-    "anyOf": [{"type": "string", "pattern": "^[0-9]{1,20}$"},
+    "anyOf": [{"type": "string", "pattern": _decimal_u64_pattern()},
               {"type": "integer", "minimum": 1, "maximum": MAX_THRESHOLD}],
     "description": "largest acceptable difficulty, a decimal u64 (1..2^64-1) as a string or a number",
 })]
@@ -59,7 +75,7 @@ NetworkName = Annotated[Network, BeforeValidator(parse_network), WithJsonSchema(
     "type": "string", "enum": list(Network.__members__),
 })]
 Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp), WithJsonSchema({
-    "anyOf": [{"type": "integer", "minimum": 0, "description": "epoch milliseconds"},
+    "anyOf": [{"type": "integer", "minimum": _EPOCH_2024_MS, "description": "epoch milliseconds"},
               {"type": "string", "format": "date-time", "description": "ISO-8601 with a zone"}],
     "description": "block timestamp, from 2024 on, at most the allowed clock skew ahead",
 })]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,3 +25,9 @@ class SolverSettings(BaseSettings):
     max_queue: int = Field(1000, ge=0)
     #: Shared secret for callers (accepted here; enforced by the API's auth layer when set).
     token: SecretStr | None = None
+
+    @field_validator("devices", "token", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # Compose and Helm pass a variable that is unset in the shell as an empty string.
+        return None if isinstance(value, str) and not value.strip() else value

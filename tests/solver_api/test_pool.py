@@ -163,3 +163,4 @@ async def test_a_failing_device_fails_the_job_and_stays_usable() -> None:
     device.search = real_search
     solution = await pool.solve(target(1), EASY, time_limit=30)
     assert difficulty(solution.work, target(1)) <= EASY
+

@@ -111,3 +111,25 @@ def test_probes_metrics_and_openapi(server) -> None:
             responses = schema["paths"][path]["post"]["responses"]
             assert {"200", "400", "504"} <= set(responses) and "422" not in responses
         assert "WorkResponse" in schema["components"]["schemas"]
+
+
+def test_the_documented_threshold_pattern_matches_the_rules() -> None:
+    import random
+    import re
+
+    from solver.api import _decimal_u64_pattern
+    from work import WorkError, parse_threshold
+
+    def accepted(text: str) -> bool:
+        try:
+            parse_threshold(text)
+            return True
+        except WorkError:
+            return False
+
+    pattern = re.compile(_decimal_u64_pattern())
+    edge = [2**64 - 1, 2**64, 2**64 - 10, 2**64 + 99, 10**19, 10**19 - 1, 0, 1, 9, 10]
+    values = edge + [random.randrange(2**66) for _ in range(2000)]
+    for value in values:
+        for text in (str(value), "0" + str(value), "00" + str(value)):
+            assert bool(pattern.match(text)) == accepted(text), text
