@@ -164,3 +164,20 @@ async def test_a_failing_device_fails_the_job_and_stays_usable() -> None:
     solution = await pool.solve(target(1), EASY, time_limit=30)
     assert difficulty(solution.work, target(1)) <= EASY
 
+
+
+async def test_a_job_cancelled_while_waiting_leaves_the_line() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    waiting = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    last = asyncio.create_task(pool.solve(target(2), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await asyncio.sleep(0.01)
+    assert pool.waiting == 1
+    gate.set()
+    await asyncio.gather(first, last)
+    assert [launch[0] for launch in device.launches] == [target(0), target(2)]
