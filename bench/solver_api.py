@@ -6,9 +6,10 @@ In one run, on the best device the backend finds:
 1. the raw rate: ``device.search`` called back to back in this process (no server, no HTTP);
 2. (a) the API hash rate: jobs of ~2^22 expected hashes (threshold 2^64/2^22 - 1) sent by two
    concurrent clients (so the next job already waits when one ends) to a worker server started as
-   ``atto-work solver`` in its own process; hashes computed are read from the server's /metrics.
-   Ratio = API rate / raw rate (target >= 0.85): how busy the API keeps the device. Beside it,
-   works x 2^22 / time: the useful rate, lower by the tail of each job's last launch;
+   ``atto-work solver`` in its own process; the nonces tried (up to each hit) are read from the
+   server's /metrics. Ratio = API rate / raw rate (target >= 0.85): what reaches the jobs of the
+   device's time; the tail of each job's last launch past its hit, and the gaps between jobs,
+   are the loss. Beside it, works x 2^22 / time (noisy: the hashes a work needs are geometric);
 3. (b) LOCAL-network works (this year's threshold) from several concurrent clients: works/s, and
    efficiency = works/s / (raw rate / expected hashes per LOCAL work) (target >= 0.5); then the
    median latency of one LOCAL work sent alone.
@@ -94,7 +95,7 @@ def start_server(backend: str, port: int) -> subprocess.Popen[bytes]:
     raise SystemExit("the worker server did not become ready")
 
 
-def hashes_computed(client: httpx.Client) -> float:
+def hashes_tried(client: httpx.Client) -> float:
     text = client.get("/metrics").text
     return sum(sample.value for family in text_string_to_metric_families(text)
                for sample in family.samples if sample.name == "solver_hashes_total")
@@ -154,9 +155,9 @@ def main() -> int:
         name, first = measure_raw(args.backend, raw_s)
         raw = [first]
         with httpx.Client(base_url=url, timeout=30) as metrics:
-            before = hashes_computed(metrics)
+            before = hashes_tried(metrics)
             jobs, wall, _ = asyncio.run(load(url, JOB_2_22, 2, run_s))
-            api_rate = (hashes_computed(metrics) - before) / wall
+            api_rate = (hashes_tried(metrics) - before) / wall
             useful_rate = jobs * expected_hashes(JOB_2_22) / wall
         raw.append(measure_raw(args.backend, raw_s)[1])
         local_works, local_wall, _ = asyncio.run(load(url, local, args.clients, run_s))

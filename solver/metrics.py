@@ -17,10 +17,11 @@ class SolverMetrics:
         self.registry = registry if registry is not None else CollectorRegistry()
         r = self.registry
         self.hashes = Counter(
-            "solver_hashes", "Hashes computed (every nonce of every launch)", ["device"], registry=r
+            "solver_hashes", "Nonces tried (every nonce of a launch, up to the hit in the last one)",
+            ["device"], registry=r,
         )
         self.hash_rate = Gauge(
-            "solver_hash_rate", "Hashes per second of the device's recent launches", ["device"],
+            "solver_hash_rate", "Hashes per second of the device's recent full launches", ["device"],
             registry=r,
         )
         self.busy = Gauge("solver_device_busy", "1 while the device runs a job", ["device"], registry=r)

@@ -47,7 +47,7 @@ class DeviceFailure(Exception):
 class Solution:
     work: bytes  # 8 bytes, little-endian nonce
     device: str
-    hashes: int  # nonces this job's launches computed
+    hashes: int  # nonces this job tried, up to its hit
     seconds: float  # from submission to hit, queue wait included
 
 
@@ -170,12 +170,16 @@ class DevicePool:
                     log.exception("device launch failed", extra={"device": device.name})
                     raise DeviceFailure(f"device {device.name} failed: {exc}") from exc
                 seconds = time.perf_counter() - started
-                self._rate(device, count, seconds)
-                # A launch computes its whole batch, hit or not: that is the device's work.
-                scanned += count
-                self.metrics.hashes.labels(device.name).inc(count)
+                # Count the nonces tried up to the hit: some backends stop at a hit, others finish
+                # the batch, so this is what every backend surely did. Only a launch without a hit
+                # surely ran its whole batch, so only those measure the device's rate.
+                tried = count if hit is None else min(count, (hit - nonce) % _NONCES + 1)
+                if hit is None:
+                    self._rate(device, count, seconds)
+                scanned += tried
+                self.metrics.hashes.labels(device.name).inc(tried)
                 if on_launch is not None:
-                    on_launch(count, seconds)
+                    on_launch(tried, seconds)
                 if hit is not None:
                     work = (hit % _NONCES).to_bytes(8, "little")
                     if is_valid(work, target, threshold):
