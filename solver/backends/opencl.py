@@ -1,0 +1,142 @@
+"""The OpenCL backend: ``kernels/work.cl`` on one OpenCL device (a GPU, or the CPU through PoCL).
+
+The program is built once per device when the device is opened; PyOpenCL keeps the built binary
+in its on-disk cache (``PYOPENCL_CACHE_DIR``, default ``~/.cache/pyopencl``) and PoCL keeps its
+own kernel cache, so a restart does not pay the build again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+import numpy as np
+import pyopencl as cl
+
+from kernels import source
+from solver.backends.batching import RateBatcher, target_words
+from work import difficulty
+
+log = logging.getLogger(__name__)
+
+_MASK64 = (1 << 64) - 1
+# A fixed work-group size: PoCL compiles a kernel variant per work-group size, so letting the
+# runtime pick one per global size would recompile (about a second) whenever the batch size moves.
+# Global sizes are rounded up to a multiple of it.
+_LOCAL = 256
+# At most this many hit slots per launch: the hits buffer stays small to zero and read back.
+_MAX_SLOTS_LOG2 = 16
+_MIN_SLOT_LOG2 = 6
+
+
+class OpenCLDevice:
+    """A ``SearchDevice`` running the nonce-search kernel on one OpenCL device."""
+
+    def __init__(self, device: cl.Device, platform_index: int, device_index: int) -> None:
+        self.device = device
+        self.name = f"opencl:{platform_index}:{device_index} {device.name.strip()}"
+        self.kind = device_kind(device)
+        self._context = cl.Context([device])
+        self._queue = cl.CommandQueue(self._context)
+        started = time.monotonic()
+        self._program = cl.Program(self._context, source("work.cl")).build()
+        log.info("built kernel for %s in %.2f s", self.name, time.monotonic() - started)
+        self._search = cl.Kernel(self._program, "search")
+        self._local = min(_LOCAL, device.max_work_group_size)
+        self._difficulties = cl.Kernel(self._program, "difficulties")
+        self._hits = np.zeros(1 << _MAX_SLOTS_LOG2, dtype=np.uint32)
+        self._hits_buf = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, self._hits.nbytes)
+        # One launch at a time per device: the pool gives each device one job, but a bench or a
+        # test may share it between threads.
+        self._lock = threading.Lock()
+        minimum = 1 << (20 if self.kind == "gpu" else 14)
+        self._batcher = RateBatcher(minimum=minimum, maximum=1 << 34)
+        self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Warm the kernel up and measure a first rate, so the first batch is sized sensibly."""
+        count = self._batcher.minimum
+        for _ in range(2):
+            started = time.perf_counter()
+            self.search(bytes(32), 0, 0, count)  # threshold 0: no hit expected, a pure scan
+            elapsed = time.perf_counter() - started
+            count *= 4 if elapsed < 0.01 else 1
+        self._batcher.reset(self._batcher.rate)
+
+    @property
+    def rate(self) -> float:
+        """Measured hashes per second (moving average over recent launches)."""
+        return self._batcher.rate
+
+    def batch_size(self, threshold: int) -> int:
+        return self._batcher.batch_size(threshold)
+
+    def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
+        if count <= 0:
+            return None
+        words = target_words(target)
+        start &= _MASK64
+        slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
+        slots = (count + (1 << slot_log2) - 1) >> slot_log2
+        local = self._local
+        global_size = (count + local - 1) // local * local
+        with self._lock:
+            started = time.perf_counter()
+            hits = self._hits[:slots]
+            cl.enqueue_fill_buffer(self._queue, self._hits_buf, np.uint32(0), 0, hits.nbytes)
+            self._search.set_args(
+                np.uint64(start), *(np.uint64(w) for w in words), np.uint64(threshold),
+                np.uint64(count), np.uint32(slot_log2), self._hits_buf,
+            )  # fmt: skip
+            cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (local,))
+            cl.enqueue_copy(self._queue, hits, self._hits_buf, is_blocking=True)
+            self._batcher.record(count, time.perf_counter() - started)
+        found = np.flatnonzero(hits)
+        if found.size == 0:
+            return None
+        # The first slot holding a hit holds the lowest one; the kernel stored one of its hits
+        # (any, by the race), so only the nonces before that one need a look.
+        slot = int(found[0])
+        first = slot << slot_log2
+        stored = first + int(hits[slot]) - 1
+        for offset in range(first, stored):
+            nonce = (start + offset) & _MASK64
+            if difficulty(nonce.to_bytes(8, "little"), target) <= threshold:
+                return nonce
+        return (start + stored) & _MASK64
+
+    def difficulties(self, nonces: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The kernel's difficulty for each (nonce, 32-byte target) pair; for checks and tests."""
+        nonces = np.ascontiguousarray(nonces, dtype=np.uint64)
+        targets = np.ascontiguousarray(targets, dtype=np.uint8).reshape(len(nonces), 32)
+        words = targets.view("<u8").astype(np.uint64)
+        out = np.empty_like(nonces)
+        flags = cl.mem_flags
+        with self._lock:
+            n_buf = cl.Buffer(self._context, flags.READ_ONLY | flags.COPY_HOST_PTR, hostbuf=nonces)
+            t_buf = cl.Buffer(self._context, flags.READ_ONLY | flags.COPY_HOST_PTR, hostbuf=words)
+            o_buf = cl.Buffer(self._context, flags.WRITE_ONLY, out.nbytes)
+            self._difficulties(self._queue, (len(nonces),), None, n_buf, t_buf, o_buf)
+            cl.enqueue_copy(self._queue, out, o_buf, is_blocking=True)
+        return out
+
+    def close(self) -> None:
+        with self._lock:
+            self._queue.finish()
+            self._hits_buf.release()
+
+
+def device_kind(device: cl.Device) -> str:
+    """``gpu`` for GPUs and accelerators, else ``cpu``."""
+    gpu_like = cl.device_type.GPU | cl.device_type.ACCELERATOR
+    return "gpu" if device.type & gpu_like else "cpu"
+
+
+def opencl_platforms() -> list[cl.Platform]:
+    """The OpenCL platforms the ICD loader finds; empty when there is no OpenCL runtime at all."""
+    try:
+        return cl.get_platforms()
+    except cl.Error:  # "platform not found": no ICD registered
+        return []
