@@ -19,7 +19,6 @@ import argparse
 import glob
 import json
 import os
-import random
 import shutil
 import subprocess
 import sys
@@ -51,7 +50,17 @@ def run_env(vendors: str | None) -> dict[str, str]:
 
 
 def our_rate(vendors: str | None, backend: str, seconds: float) -> dict:
-    cmd = [sys.executable, "-m", "atto_work", "bench", "--backend", backend, "--seconds", str(seconds), "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "atto_work",
+        "bench",
+        "--backend",
+        backend,
+        "--seconds",
+        str(seconds),
+        "--json",
+    ]
     out = subprocess.run(cmd, env=run_env(vendors), capture_output=True, text=True, timeout=600)
     if out.returncode not in (0, 1):
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
