@@ -33,6 +33,21 @@
     G(v2, v7, v8, v13, m[s12], m[s13]);                                               \
     G(v3, v4, v9, v14, m[s14], m[s15]);
 
+// The message schedule: sigma row r lists the message words of round r's eight G calls.
+#define S0 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#define S1 14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3
+#define S2 11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4
+#define S3 7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8
+#define S4 9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13
+#define S5 2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9
+#define S6 12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11
+#define S7 13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10
+#define S8 6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5
+#define S9 10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0
+// R(S3) expands S3 into ROUND's sixteen arguments.
+#define R(s) ROUND_ARGS(s)
+#define ROUND_ARGS(...) ROUND(__VA_ARGS__)
+
 // BLAKE2b-8 of (nonce || target) as the little-endian u64 difficulty (lower is better).
 // always_inline: PoCL defines `inline` away, and a call left in the work-item loop stops the
 // vectoriser ("call instruction cannot be vectorized"); the body is just over LLVM's inline budget.
@@ -58,18 +73,7 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
     ulong v14 = ~0x1f83d9abfb41bd6bUL;        // last-block flag
     ulong v15 = 0x5be0cd19137e2179UL;
 
-    ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3)
-    ROUND(11, 8, 12, 0, 5, 2, 15, 13, 10, 14, 3, 6, 7, 1, 9, 4)
-    ROUND(7, 9, 3, 1, 13, 12, 11, 14, 2, 6, 5, 10, 4, 0, 15, 8)
-    ROUND(9, 0, 5, 7, 2, 4, 10, 15, 14, 1, 11, 12, 6, 8, 3, 13)
-    ROUND(2, 12, 6, 10, 0, 11, 8, 3, 4, 13, 7, 5, 15, 14, 1, 9)
-    ROUND(12, 5, 1, 15, 14, 13, 4, 10, 0, 7, 6, 3, 9, 2, 8, 11)
-    ROUND(13, 11, 7, 14, 12, 1, 3, 9, 5, 0, 15, 4, 8, 6, 2, 10)
-    ROUND(6, 15, 14, 9, 11, 3, 0, 8, 12, 2, 13, 7, 1, 4, 10, 5)
-    ROUND(10, 2, 8, 4, 7, 6, 1, 5, 15, 11, 9, 14, 3, 12, 13, 0)
-    ROUND(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
-    ROUND(14, 10, 4, 8, 9, 15, 13, 6, 1, 12, 0, 2, 11, 7, 5, 3)
+    R(S0) R(S1) R(S2) R(S3) R(S4) R(S5) R(S6) R(S7) R(S8) R(S9) R(S0) R(S1)
 
     return h0 ^ v0 ^ v8;
 }
