@@ -32,8 +32,12 @@ class RateBatcher:
         self.rate = rate
 
     def record(self, hashes: int, seconds: float) -> None:
-        """Fold one launch into the rate (exponential moving average; small launches weigh less)."""
-        if seconds <= 0 or hashes < self.minimum:
+        """Fold one launch into the rate (exponential moving average).
+
+        Launches much shorter than ``LAUNCH_SECONDS`` (easy jobs) are left out: their fixed
+        overhead would understate the rate and shrink the launches of hard jobs.
+        """
+        if seconds <= 0 or hashes < self.minimum or hashes < self.rate * LAUNCH_SECONDS / 2:
             return
         measured = hashes / seconds
         self.rate = measured if self.rate == 0 else 0.7 * self.rate + 0.3 * measured

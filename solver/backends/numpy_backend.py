@@ -58,10 +58,21 @@ class NumPyDevice:
 
         with self._lock:
             started = time.perf_counter()
-            # map() yields in chunk order, so the first chunk with a hit holds the lowest offset.
-            found = next((h for h in self._pool.map(first_hit, range(0, count, CHUNK)) if h is not None),
-                         None)  # fmt: skip
-            self._batcher.record(count, time.perf_counter() - started)
+            chunks = [self._pool.submit(first_hit, offset) for offset in range(0, count, CHUNK)]
+            found = None
+            # In chunk order: the first chunk with a hit holds the lowest offset. Later chunks are
+            # cancelled; those already running are awaited, so that the next search does not
+            # share the cores with them.
+            for chunk in chunks:
+                if found is None:
+                    found = chunk.result()
+                else:
+                    chunk.cancel()
+            for chunk in chunks:
+                if not chunk.cancelled():
+                    chunk.result()
+            if found is None:  # only full scans measure the rate
+                self._batcher.record(count, time.perf_counter() - started)
         return None if found is None else (start + found) & _MASK64
 
     def difficulties(self, nonces: np.ndarray, targets: np.ndarray) -> np.ndarray:

@@ -56,14 +56,21 @@ class OpenCLDevice:
         self._calibrate()
 
     def _calibrate(self) -> None:
-        """Warm the kernel up and measure a first rate, so the first batch is sized sensibly."""
+        """Measure a first rate, so that the first real launches are sized sensibly.
+
+        The first launch is a warm-up (PoCL compiles the work-group variant on first use); then
+        hit-free scans grow fourfold until one lasts 20 ms.
+        """
         count = self._batcher.minimum
-        for _ in range(2):
+        self.search(bytes(32), 0, 0, count)  # threshold 0: no hit expected, a pure scan
+        while True:
             started = time.perf_counter()
-            self.search(bytes(32), 0, 0, count)  # threshold 0: no hit expected, a pure scan
+            self.search(bytes(32), 0, 0, count)
             elapsed = time.perf_counter() - started
-            count *= 4 if elapsed < 0.01 else 1
-        self._batcher.reset(self._batcher.rate)
+            if elapsed >= 0.02 or count >= self._batcher.maximum:
+                break
+            count *= 4
+        self._batcher.reset(count / elapsed)
 
     @property
     def rate(self) -> float:

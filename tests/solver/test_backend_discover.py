@@ -54,3 +54,17 @@ def test_impossible_selection_is_a_clear_error(backend, devices, message):
     with pytest.raises(DeviceSelectionError, match=message) as info:
         discover(backend, devices)
     assert "\n" not in str(info.value)
+
+
+def test_without_opencl_auto_falls_back_to_numpy_and_opencl_refuses(monkeypatch):
+    # Unit test of the choice alone: no OpenCL platform at all (no ICD registered).
+    import solver.backends.opencl as opencl
+
+    monkeypatch.setattr(opencl, "opencl_platforms", lambda: [])
+    (device,) = discover("auto")
+    try:
+        assert device.name.startswith("numpy:")
+    finally:
+        device.close()
+    with pytest.raises(DeviceSelectionError, match="no usable OpenCL device"):
+        discover("opencl")
