@@ -80,17 +80,18 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
 
 // Scan nonces start + gid for gid < count (mod 2^64: ulong addition wraps).
 //
-// hits[gid >> shift] receives (gid & mask) + 1 when that nonce meets the threshold; the host
-// zeroes hits before a launch, takes the first non-zero slot and resolves the lowest hit inside
-// that slot's 2^shift nonces. Several items of one slot may store at once: any of their values
-// is a real hit, so the race is harmless, and no atomics are needed.
+// hits[gid >> shift] receives this launch's tag when that nonce meets the threshold. The host
+// passes a new tag each launch and reads only slots carrying it, so the buffer never needs
+// clearing; it takes the first such slot (the lowest hit lies in it) and resolves the hit inside
+// that slot's 2^shift nonces. Several items of one slot may store at once, all the same value, so
+// no atomics are needed. (A per-item value here, e.g. the offset, broke PoCL's vectoriser.)
 __kernel void search(ulong start, ulong t0, ulong t1, ulong t2, ulong t3, ulong threshold,
-                     ulong count, uint shift, __global uint *hits)
+                     ulong count, uint shift, uint tag, __global uint *hits)
 {
     const ulong gid = get_global_id(0);
     const ulong d = work_difficulty(start + gid, t0, t1, t2, t3);
     if (d <= threshold && gid < count) {
-        hits[gid >> shift] = (uint)(gid & ((1UL << shift) - 1)) + 1U;
+        hits[gid >> shift] = tag;
     }
 }
 

@@ -62,8 +62,11 @@ def _selected(devices: str) -> list[tuple[int, int, object]]:
 
 def candidates() -> list[tuple[int, int, object]]:
     """What ``auto`` would try, in order: every GPU; else every CPU device (only one is kept)."""
-    from solver.backends.opencl import device_kind, opencl_platforms
-
+    try:
+        from solver.backends.opencl import device_kind, opencl_platforms
+    except ImportError as exc:  # pyopencl itself missing: a NumPy-only installation
+        log.warning("OpenCL unavailable: %s", exc)
+        return []
     every = [(p, d, dev) for p, plat in enumerate(opencl_platforms())
              for d, dev in enumerate(plat.get_devices())]  # fmt: skip
     gpus = [c for c in every if device_kind(c[2]) == "gpu"]

@@ -1,14 +1,26 @@
-"""Launch sizing shared by the backends: follow the measured rate, and stay small for easy jobs."""
+"""Launch sizing shared by the backends: follow the measured rate, and stay small for easy jobs.
+
+A job needs a geometric number of hashes with mean E (``expected_hashes``). Scanning it in
+launches of B nonces wastes, per job, about B/2 hashes past the hit (the last launch finishes)
+and o hashes per launch (o: the fixed cost of a launch, in hashes at the device's rate): a job
+costs about E (1 + o/B) + B/2, least at B = sqrt(2 o E). Launches are also capped at
+``LAUNCH_SECONDS`` so that cancellation is quick, and never smaller than the device needs to run
+at full speed.
+"""
 
 from __future__ import annotations
+
+import math
 
 from work import expected_hashes
 
 # A launch should last about this long: long enough to hide launch overhead, short enough that
 # cancellation and timeouts are noticed quickly between launches.
 LAUNCH_SECONDS = 0.05
-# An easy job scans this many times its expected hashes in one launch (P(miss) = e^-4, about 2 %).
+# No launch is larger than this many times a job's expected hashes (P(miss) = e^-4, about 2 %).
 EASY_FACTOR = 4
+# The fixed cost of one launch until a backend measures its own.
+DEFAULT_OVERHEAD_SECONDS = 1e-4
 _ALIGN = 256
 
 
@@ -27,9 +39,12 @@ class RateBatcher:
         self.minimum = minimum
         self.maximum = maximum
         self.rate = rate
+        self.overhead = DEFAULT_OVERHEAD_SECONDS
 
-    def reset(self, rate: float) -> None:
+    def reset(self, rate: float, overhead: float | None = None) -> None:
         self.rate = rate
+        if overhead is not None:
+            self.overhead = overhead
 
     def record(self, hashes: int, seconds: float) -> None:
         """Fold one launch into the rate (exponential moving average).
@@ -43,7 +58,10 @@ class RateBatcher:
         self.rate = measured if self.rate == 0 else 0.7 * self.rate + 0.3 * measured
 
     def batch_size(self, threshold: int) -> int:
-        by_time = int(self.rate * LAUNCH_SECONDS) if self.rate else self.minimum
-        by_job = int(expected_hashes(threshold) * EASY_FACTOR)
-        size = max(self.minimum, min(by_time, by_job, self.maximum))
+        if not self.rate:
+            return self.minimum
+        expected = expected_hashes(threshold)
+        by_time = self.rate * LAUNCH_SECONDS
+        by_job = min(math.sqrt(2 * self.overhead * self.rate * expected), EASY_FACTOR * expected)
+        size = max(self.minimum, int(min(by_time, by_job, self.maximum)))
         return (size + _ALIGN - 1) // _ALIGN * _ALIGN

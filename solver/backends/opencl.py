@@ -48,29 +48,36 @@ class OpenCLDevice:
         self._difficulties = cl.Kernel(self._program, "difficulties")
         self._hits = np.zeros(1 << _MAX_SLOTS_LOG2, dtype=np.uint32)
         self._hits_buf = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, self._hits.nbytes)
+        self._tag = 0  # the launch tag; 0 is what the cleared buffer holds
         # One launch at a time per device: the pool gives each device one job, but a bench or a
         # test may share it between threads.
         self._lock = threading.Lock()
-        minimum = 1 << (20 if self.kind == "gpu" else 14)
+        minimum = 1 << (20 if self.kind == "gpu" else 13)
         self._batcher = RateBatcher(minimum=minimum, maximum=1 << 34)
         self._calibrate()
 
     def _calibrate(self) -> None:
         """Measure a first rate, so that the first real launches are sized sensibly.
 
-        The first launch is a warm-up (PoCL compiles the work-group variant on first use); then
-        hit-free scans grow fourfold until one lasts 20 ms.
+        The first launch is a warm-up (PoCL compiles the work-group variant on first use); the
+        fixed cost of a launch is the quickest of a few one-work-group launches; then hit-free
+        scans grow fourfold until one lasts 20 ms.
         """
         count = self._batcher.minimum
         self.search(bytes(32), 0, 0, count)  # threshold 0: no hit expected, a pure scan
+        overhead = min(self._timed_scan(self._local) for _ in range(5))
         while True:
-            started = time.perf_counter()
-            self.search(bytes(32), 0, 0, count)
-            elapsed = time.perf_counter() - started
+            elapsed = self._timed_scan(count)
             if elapsed >= 0.02 or count >= self._batcher.maximum:
                 break
             count *= 4
-        self._batcher.reset(count / elapsed)
+        self._batcher.reset(count / elapsed, overhead)
+        log.info("%s: %.1f MH/s, %.3f ms a launch", self.name, self.rate / 1e6, overhead * 1e3)
+
+    def _timed_scan(self, count: int) -> float:
+        started = time.perf_counter()
+        self.search(bytes(32), 0, 0, count)
+        return time.perf_counter() - started
 
     @property
     def rate(self) -> float:
@@ -85,34 +92,45 @@ class OpenCLDevice:
             return None
         words = target_words(target)
         start &= _MASK64
-        slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
-        slots = (count + (1 << slot_log2) - 1) >> slot_log2
-        local = self._local
-        global_size = (count + local - 1) // local * local
         with self._lock:
             started = time.perf_counter()
-            hits = self._hits[:slots]
-            cl.enqueue_fill_buffer(self._queue, self._hits_buf, np.uint32(0), 0, hits.nbytes)
-            self._search.set_args(
-                np.uint64(start), *(np.uint64(w) for w in words), np.uint64(threshold),
-                np.uint64(count), np.uint32(slot_log2), self._hits_buf,
-            )  # fmt: skip
-            cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (local,))
-            cl.enqueue_copy(self._queue, hits, self._hits_buf, is_blocking=True)
+            slot, slot_log2 = self._launch(words, threshold, start, count)
             self._batcher.record(count, time.perf_counter() - started)
-        found = np.flatnonzero(hits)
-        if found.size == 0:
+            # Narrow a large slot (big GPU batches) with a rescan of that slot alone, in finer
+            # slots, until a few dozen nonces are left for the host.
+            while slot is not None and slot_log2 > _MIN_SLOT_LOG2:
+                start = (start + (slot << slot_log2)) & _MASK64
+                count = min(1 << slot_log2, count - (slot << slot_log2))
+                slot, slot_log2 = self._launch(words, threshold, start, count)
+        if slot is None:
             return None
-        # The first slot holding a hit holds the lowest one; the kernel stored one of its hits
-        # (any, by the race), so only the nonces before that one need a look.
-        slot = int(found[0])
         first = slot << slot_log2
-        stored = first + int(hits[slot]) - 1
-        for offset in range(first, stored):
+        for offset in range(first, min(first + (1 << slot_log2), count)):
             nonce = (start + offset) & _MASK64
             if difficulty(nonce.to_bytes(8, "little"), target) <= threshold:
                 return nonce
-        return (start + stored) & _MASK64
+        log.error("%s reported a hit that hashlib does not confirm (target %s)", self.name, target.hex())
+        return None
+
+    def _launch(
+        self, words: tuple[int, ...], threshold: int, start: int, count: int
+    ) -> tuple[int | None, int]:
+        """One kernel launch: the first slot holding a hit (or None), and the slot size as log2."""
+        slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
+        slots = (count + (1 << slot_log2) - 1) >> slot_log2
+        global_size = (count + self._local - 1) // self._local * self._local
+        self._tag = self._tag % 0xFFFFFFFF + 1
+        if self._tag == 1:  # first launch, or the tag wrapped: clear stale tags
+            cl.enqueue_fill_buffer(self._queue, self._hits_buf, np.uint32(0), 0, self._hits.nbytes)
+        hits = self._hits[:slots]
+        self._search.set_args(
+            np.uint64(start), *(np.uint64(w) for w in words), np.uint64(threshold),
+            np.uint64(count), np.uint32(slot_log2), np.uint32(self._tag), self._hits_buf,
+        )  # fmt: skip
+        cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (self._local,))
+        cl.enqueue_copy(self._queue, hits, self._hits_buf, is_blocking=True)
+        found = np.flatnonzero(hits == self._tag)
+        return (int(found[0]) if found.size else None), slot_log2
 
     def difficulties(self, nonces: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """The kernel's difficulty for each (nonce, 32-byte target) pair; for checks and tests."""

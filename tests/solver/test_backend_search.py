@@ -102,3 +102,13 @@ def test_batch_size_follows_threshold(device):
     easy, hard = device.batch_size(LOCAL_2026), device.batch_size(4294967295)
     assert easy <= 5 * expected_hashes(LOCAL_2026)  # an easy job does not pay for a huge batch
     assert hard >= easy
+
+
+def test_large_batch_first_hit_equals_hashlib(device):
+    # 2^23 nonces: the OpenCL backend's hit slots hold 128 nonces here and are narrowed by a rescan.
+    rnd = random.Random(23)
+    limit = MASK64 // 3000
+    for _ in range(3):
+        target, start = rnd.randbytes(32), rnd.getrandbits(64)
+        want = first_hit(target, limit, start, 1 << 17)
+        assert device.search(target, limit, start, 1 << 23) == want
