@@ -33,3 +33,13 @@ def test_bench_json_measures_each_backend():
     assert any(n.startswith("opencl:") for n in names) and any(n.startswith("numpy:") for n in names)
     for r in report["rates"]:
         assert r["hashes"] > 0 and r["seconds"] >= 1 and r["rate"] == r["hashes"] / r["seconds"]
+
+
+def test_gpu_check_logic_runs_on_pocl_with_an_easy_network():
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    cmd = [sys.executable, str(ROOT / "bench" / "gpu-check"), "--cpu", "--network", "LOCAL",
+           "--pairs", "4096", "--rate-seconds", "1"]  # fmt: skip
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=110, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4096 difficulties and 5 first hits equal hashlib's" in result.stdout
+    assert "LOCAL works: 20 solved and validated; mean" in result.stdout
