@@ -17,10 +17,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from solver.backends import DeviceSelectionError, discover
-    from solver.backends.opencl import device_kind, opencl_platforms
+
+    try:
+        from solver.backends.opencl import device_kind, opencl_platforms
+    except ImportError as exc:  # a NumPy-only installation
+        print(f"OpenCL: unavailable ({exc})")
+        device_kind, opencl_platforms = None, list
 
     platforms = opencl_platforms()
-    if not platforms:
+    if not platforms and device_kind is not None:
         print("OpenCL: no platform found (no ICD registered in /etc/OpenCL/vendors or OCL_ICD_VENDORS)")
     else:
         print("OpenCL platforms and devices (SOLVER_DEVICES uses PLATFORM:DEVICE):")
