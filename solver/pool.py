@@ -1,10 +1,11 @@
 """The device pool: one job per device, jobs in parallel across devices, the rest wait in FIFO order.
 
 The host owns the search loop. A job starts from a random 64-bit nonce (so two devices, or two
-servers, never walk the same nonces) and launches bounded batches, each run in a thread. Between
-launches the job notices its deadline and its cancellation (the client went away), so a search stops
-within one launch. A launch in flight cannot be interrupted: a cancelled job hands its device back
-only when that launch returns, so a device never runs two searches at once.
+servers, never walk the same nonces) and launches bounded batches, in a worker thread
+(``asyncio.to_thread``). Between launches the job notices its deadline and its cancellation (the
+client went away), so a search stops within one launch. A launch in flight cannot be
+interrupted: a cancelled job hands its device back only when that launch returns, so a device never
+runs two searches at once.
 
 Every hit is re-validated with ``work.is_valid``: a device that reports a wrong nonce is logged and
 counted, and the search goes on past it.
@@ -16,6 +17,7 @@ import asyncio
 import collections
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -82,9 +84,8 @@ class DevicePool:
         Raises ``SearchTimeout``, ``QueueFull`` or ``DeviceFailure``; cancelling the calling task
         stops the search within one launch. ``on_launch(hashes, seconds)`` is called after each launch.
         """
-        loop = asyncio.get_running_loop()
         submitted = time.perf_counter()
-        deadline = loop.time() + time_limit
+        deadline = time.monotonic() + time_limit
         outcome = "failed"
         try:
             device = await self._acquire(deadline)
@@ -113,7 +114,7 @@ class DevicePool:
         self._waiters.append(waiter)
         self.metrics.queue_depth.set(self.waiting)
         try:
-            async with asyncio.timeout_at(deadline):
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
                 device = await waiter
         except BaseException as exc:
             if waiter.done() and not waiter.cancelled():
@@ -145,53 +146,66 @@ class DevicePool:
 
     async def _search(self, device: SearchDevice, target: bytes, threshold: int, deadline: float,
                       submitted: float, on_launch: Callable[[int, float], None] | None) -> Solution:
-        loop = asyncio.get_running_loop()
+        """Run the job's launches in one worker thread, so the device goes from one launch to the
+        next without waiting for the event loop (busy with HTTP) to schedule it."""
         self.metrics.busy.labels(device.name).set(1)
-        handed_back = False
+        stop = threading.Event()
+        scan = asyncio.ensure_future(asyncio.to_thread(
+            self._scan, device, target, threshold, deadline, submitted, on_launch, stop))
+        try:
+            solution = await asyncio.shield(scan)
+        except asyncio.CancelledError:
+            # The launch in flight runs on: the device is free only when the thread sees ``stop``.
+            stop.set()
+            scan.add_done_callback(lambda _: self._release(device))
+            raise
+        except BaseException:
+            self._release(device)
+            raise
+        self._release(device)
+        assert solution is not None  # only a stopped scan returns None
+        return solution
+
+    def _scan(self, device: SearchDevice, target: bytes, threshold: int, deadline: float,
+              submitted: float, on_launch: Callable[[int, float], None] | None,
+              stop: threading.Event) -> Solution | None:
+        """The search loop (in a worker thread): bounded launches from a random start, checking
+        ``stop`` and the deadline (``time.monotonic``) between launches."""
         nonce = secrets.randbits(64)
         count = max(1, int(device.batch_size(threshold)))
         scanned = 0
-        try:
-            while True:
-                if loop.time() >= deadline:
-                    raise SearchTimeout(f"no work found after {scanned} hashes")
-                started = time.perf_counter()
-                launch = asyncio.ensure_future(
-                    asyncio.to_thread(device.search, target, threshold, nonce, count))
-                try:
-                    hit = await asyncio.shield(launch)
-                except asyncio.CancelledError:
-                    # The thread runs on: the device is free only when its launch returns.
-                    handed_back = True
-                    launch.add_done_callback(lambda _: self._release(device))
-                    raise
-                except Exception as exc:
-                    self.metrics.errors.labels("device").inc()
-                    log.exception("device launch failed", extra={"device": device.name})
-                    raise DeviceFailure(f"device {device.name} failed: {exc}") from exc
-                seconds = time.perf_counter() - started
-                # Count the nonces tried up to the hit: some backends stop at a hit, others finish
-                # the batch, so this is what every backend surely did. Only a launch without a hit
-                # surely ran its whole batch, so only those measure the device's rate.
-                tried = count if hit is None else min(count, (hit - nonce) % _NONCES + 1)
-                if hit is None:
-                    self._rate(device, count, seconds)
-                scanned += tried
-                self.metrics.hashes.labels(device.name).inc(tried)
-                if on_launch is not None:
-                    on_launch(tried, seconds)
-                if hit is not None:
-                    work = (hit % _NONCES).to_bytes(8, "little")
-                    if is_valid(work, target, threshold):
-                        return Solution(work, device.name, scanned, time.perf_counter() - submitted)
-                    self.metrics.invalid_hits.labels(device.name).inc()
-                    log.error("device reported an invalid work; searching on",
-                              extra={"device": device.name, "hash": format_target(target),
-                                     "work": work.hex().upper(), "threshold": threshold})
-                nonce = (nonce + count) % _NONCES
-        finally:
-            if not handed_back:
-                self._release(device)
+        while True:
+            if stop.is_set():
+                return None
+            if time.monotonic() >= deadline:
+                raise SearchTimeout(f"no work found after {scanned} hashes")
+            started = time.perf_counter()
+            try:
+                hit = device.search(target, threshold, nonce, count)
+            except Exception as exc:
+                self.metrics.errors.labels("device").inc()
+                log.exception("device launch failed", extra={"device": device.name})
+                raise DeviceFailure(f"device {device.name} failed: {exc}") from exc
+            seconds = time.perf_counter() - started
+            # Count the nonces tried up to the hit: some backends stop at a hit, others finish
+            # the batch, so this is what every backend surely did. Only a launch without a hit
+            # surely ran its whole batch, so only those measure the device's rate.
+            tried = count if hit is None else min(count, (hit - nonce) % _NONCES + 1)
+            if hit is None:
+                self._rate(device, count, seconds)
+            scanned += tried
+            self.metrics.hashes.labels(device.name).inc(tried)
+            if on_launch is not None:
+                on_launch(tried, seconds)
+            if hit is not None:
+                work = (hit % _NONCES).to_bytes(8, "little")
+                if is_valid(work, target, threshold):
+                    return Solution(work, device.name, scanned, time.perf_counter() - submitted)
+                self.metrics.invalid_hits.labels(device.name).inc()
+                log.error("device reported an invalid work; searching on",
+                          extra={"device": device.name, "hash": format_target(target),
+                                 "work": work.hex().upper(), "threshold": threshold})
+            nonce = (nonce + count) % _NONCES
 
     def _rate(self, device: SearchDevice, count: int, seconds: float) -> None:
         if seconds <= 0:
