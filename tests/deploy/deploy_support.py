@@ -47,7 +47,8 @@ ALWAYS_ENV = {
     "adapter": _MESSAGING | _LOGS | {
         "PUBSUB_WORK_REQUESTED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC",
         "WORKER_URL", "WORKER_TIMEOUT_SECONDS", "ADAPTER_SHUTDOWN_GRACE_SECONDS", "SOLVER_TOKEN"},
-    "solver": _LOGS | {"SOLVER_BACKEND", "SOLVER_TIMEOUT_SECONDS", "SOLVER_TOKEN"},
+    "solver": _LOGS | {"SOLVER_BACKEND", "SOLVER_TIMEOUT_SECONDS", "SOLVER_TOKEN",
+                       "SOLVER_MAX_CLOCK_SKEW_SECONDS", "SOLVER_MAX_QUEUE"},
 }
 #: Set only when their value is given (unset means the service's own default); each is given by
 #: at least one value set under helm/atto-work/ci/.
