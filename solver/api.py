@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Path, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from common.bearer import BearerTokens, token_dependency
 from common.http import RequestLimits, add_probes, error, install_error_handlers
 from solver.backends.base import SearchDevice
 from solver.metrics import SolverMetrics
@@ -109,6 +110,7 @@ def _doc(description: str) -> dict[str, Any]:
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: _doc("Bad input: hash, threshold, network, timestamp or JSON"),
+    401: _doc("SOLVER_TOKEN is set and no valid Bearer token was sent"),
     413: _doc("Request body too large"),
     414: _doc("URL too long"),
     500: _doc("A device failed during the search"),
@@ -186,7 +188,13 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
                                       "seconds": round(solution.seconds, 4)})
         return JSONResponse({"work": format_work(solution.work)})
 
+    # SOLVER_TOKEN, when set, is required on the work routes (the probes stay open for orchestrators).
+    token = settings.token.get_secret_value() if settings.token else None
+    tokens = BearerTokens([token] if token else [], realm="atto-work-solver")
+    require_token = [Depends(token_dependency(tokens))]
+
     @app.post("/works/{hash}", response_model=WorkResponse, responses=_ERRORS, tags=["work"],
+              dependencies=require_token,
               summary="Find a work for a hash at an explicit threshold (worker-server contract)")
     async def works_for_hash(
         request: Request,
@@ -197,6 +205,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
         return await solve(request, parse_target(hash), body.threshold)
 
     @app.post("/works", response_model=WorkResponse, responses=_ERRORS, tags=["work"],
+              dependencies=require_token,
               summary="Find a work for a network and timestamp (Atto work-server contract)")
     async def works(request: Request, body: WorkServerRequest) -> JSONResponse:
         check_not_future(body.timestamp, settings.max_clock_skew_seconds)
