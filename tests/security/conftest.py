@@ -26,6 +26,7 @@ import pytest
 
 INSIDE = "ATTO_WORK_IN_NETNS"
 _outcomes: dict[str, str | None] = {}  # node id -> None (passed) or the failure text
+_printed: list[str] = []  # what the tests printed in the namespace, shown in the summary
 
 
 def in_netns() -> bool:
@@ -39,7 +40,8 @@ def _run_module_in_netns(items: list[pytest.Item], rootpath: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         script = ('ip link set lo up && report="$1" && shift && '
-                  'exec "$0" -m pytest -q -p no:cacheprovider --junitxml="$report" "$@"')
+                  'exec "$0" -m pytest -q -p no:cacheprovider -o junit_logging=system-out '
+                  '--junitxml="$report" "$@"')
         result = subprocess.run(
             ["unshare", "--net", "--", "sh", "-c", script, sys.executable, str(report),
              *[item.nodeid for item in items]],
@@ -52,6 +54,9 @@ def _run_module_in_netns(items: list[pytest.Item], rootpath: Path) -> None:
             problem = problems[0] if problems else None
             text = None if problem is None else (problem.get("message", "") + "\n" + (problem.text or ""))
             by_name[case.get("name")] = text
+            _printed.extend(line for out in case.findall("system-out")
+                            for line in (out.text or "").splitlines()
+                            if line.strip() and not line.startswith("-----"))
     for item in items:
         if item.name in by_name:
             _outcomes[item.nodeid] = by_name[item.name]
@@ -79,3 +84,10 @@ def pytest_runtest_call(item: pytest.Item) -> None:
         def passed(*args: object, **kwargs: object) -> None:
             return None
     item.obj = passed
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _printed:
+        terminalreporter.section("printed in the network namespace")
+        for line in _printed:
+            terminalreporter.write_line(line)

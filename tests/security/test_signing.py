@@ -50,3 +50,19 @@ def test_headers_only_when_a_secret_is_set() -> None:
     assert signature_headers(None, BODY) == {}
     assert signature_headers("", BODY) == {}
     assert verify(SECRET, BODY, signature_headers(SECRET, BODY)[HEADER])
+
+
+def test_the_readme_verification_snippet_accepts_ours_and_refuses_tampering() -> None:
+    """The client code in docs/readme/reliability.md, run as a client would paste it."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs/readme/reliability.md").read_text()
+    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, object] = {}
+    exec(compile(snippet, "reliability.md", "exec"), namespace)  # noqa: S102 - our own docs
+    client_verify = namespace["verify"]
+    header = sign(SECRET, BODY)
+    assert client_verify(SECRET, BODY, header)
+    assert not client_verify(SECRET, BODY.replace(b"2D7E", b"2D7F"), header)
+    assert not client_verify("wrong", BODY, header)
+    assert not client_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=1_000))
