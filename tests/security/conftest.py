@@ -2,9 +2,10 @@
 
 Such a test could open a connection if the code under test were wrong (that is what it checks), so
 it must not be able to reach anything but this machine's loopback: pytest re-runs the test in a
-child process under ``unshare --net`` after ``ip link set lo up`` (root, util-linux and iproute2
-needed; missing tools fail the test loudly rather than skip it). Inside, no route leads off the
-machine, so even a wrong connect to a public address fails with "network unreachable".
+child process under ``unshare --net`` after ``ip link set lo up`` (util-linux and iproute2; as root,
+or unprivileged through a user namespace; missing tools fail the test loudly rather than skip it).
+Inside, no route leads off the machine, so even a wrong connect to a public address fails with
+"network unreachable".
 
 The netns tests of one module run together in one child (one interpreter start, not one per test);
 each test's outcome in the child becomes its outcome here. Fixtures run in both processes: keep
@@ -33,17 +34,27 @@ def in_netns() -> bool:
     return os.environ.get(INSIDE) == "1"
 
 
-def _run_module_in_netns(items: list[pytest.Item], rootpath: Path) -> None:
+def _unshare() -> list[str]:
+    """``unshare --net`` as root; unprivileged, in a user namespace where we are root."""
     missing = [tool for tool in ("unshare", "ip") if shutil.which(tool) is None]
     if missing:
-        pytest.fail(f"netns tests need {missing} (Debian: util-linux, iproute2) and root", pytrace=False)
+        pytest.fail(f"netns tests need {missing} (Debian: util-linux, iproute2)", pytrace=False)
+    for command in (["unshare", "--net"], ["unshare", "--map-root-user", "--net"]):
+        probe = subprocess.run([*command, "--", "ip", "link", "set", "lo", "up"], capture_output=True)
+        if probe.returncode == 0:
+            return command
+    pytest.fail("cannot create a network namespace (unshare --net needs root, or unprivileged user "
+                f"namespaces): {probe.stderr.decode(errors='replace').strip()}", pytrace=False)
+
+
+def _run_module_in_netns(items: list[pytest.Item], rootpath: Path) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
         script = ('ip link set lo up && report="$1" && shift && '
                   'exec "$0" -m pytest -q -p no:cacheprovider -o junit_logging=system-out '
                   '--junitxml="$report" "$@"')
         result = subprocess.run(
-            ["unshare", "--net", "--", "sh", "-c", script, sys.executable, str(report),
+            [*_unshare(), "--", "sh", "-c", script, sys.executable, str(report),
              *[item.nodeid for item in items]],
             capture_output=True, text=True, timeout=300, env={**os.environ, INSIDE: "1"}, cwd=rootpath,
         )
