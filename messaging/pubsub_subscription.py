@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from datetime import UTC
 from typing import TYPE_CHECKING
 
@@ -33,7 +32,7 @@ _MAX_DEADLINE = 600
 
 def deadline_seconds(delay: float) -> int:
     """The ack deadline that redelivers after about ``delay`` seconds (at least 1: 0 would be a nack)."""
-    return min(max(1, math.ceil(delay)), _MAX_DEADLINE)
+    return min(max(1, round(delay)), _MAX_DEADLINE)
 
 
 class PubSubSubscription:

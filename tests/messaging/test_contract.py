@@ -6,6 +6,8 @@ import asyncio
 import time
 from collections import Counter
 
+import pytest
+
 from messaging import Broker, BrokerUnavailable, Message, MessagingSettings, create_broker
 
 WAIT = 20.0  # generous: the machine is shared; the tests finish as soon as the condition holds
@@ -72,9 +74,10 @@ async def test_failed_message_comes_back_later_with_growing_delay(
     assert gaps[2] > gaps[0] * 1.5  # the delay grows with the message's age
 
 
-async def test_outstanding_bound_is_respected(broker: Broker, names: tuple[str, str]) -> None:
+async def peak_concurrency(broker: Broker, names: tuple[str, str], total: int,
+                           max_outstanding: int | None) -> int:
+    """Publish ``total`` messages, consume them with slow handlers, return the most run at once."""
     topic, subscription = names
-    limit, total = 3, 24
     running = peak = 0
     done: set[bytes] = set()
 
@@ -87,38 +90,31 @@ async def test_outstanding_bound_is_respected(broker: Broker, names: tuple[str, 
         done.add(message.data)
 
     await asyncio.gather(*(broker.publish(topic, b"%d" % i) for i in range(total)))
-    sub = await broker.subscribe(subscription, handler, max_outstanding=limit)
+    sub = await broker.subscribe(subscription, handler, max_outstanding=max_outstanding)
     await until(lambda: len(done) == total)
     await sub.stop()
-    assert peak == limit  # never more than the bound, and the bound is used
+    return peak
 
 
-async def test_default_outstanding_bound_comes_from_settings(
+async def test_outstanding_bound_is_respected(broker: Broker, names: tuple[str, str]) -> None:
+    # Never more than the bound, and the bound is used.
+    assert await peak_concurrency(broker, names, total=24, max_outstanding=3) == 3
+
+
+# Pub/Sub only: PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT is the fallback bound; the in-process
+# broker has no settings-level default (the services pass theirs).
+@pytest.mark.emulator
+@pytest.mark.parametrize("backend", ["pubsub"])
+async def test_pubsub_default_outstanding_bound_comes_from_settings(
     settings: MessagingSettings, names: tuple[str, str], broker: Broker
 ) -> None:
-    topic, subscription = names
-    if settings.backend == "memory":
-        return  # the in-process broker has no settings-level default; the services pass theirs
     limited = create_broker(settings.model_copy(
         update={"pubsub_subscriber_max_outstanding_element_count": 2}))
     await limited.start()
-    running = peak = 0
-    done: set[bytes] = set()
-
-    async def handler(message: Message) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.05)
-        running -= 1
-        done.add(message.data)
-
-    await asyncio.gather(*(limited.publish(topic, b"%d" % i) for i in range(12)))
-    sub = await limited.subscribe(subscription, handler)
-    await until(lambda: len(done) == 12)
-    await sub.stop()
-    await limited.close()
-    assert peak == 2
+    try:
+        assert await peak_concurrency(limited, names, total=12, max_outstanding=None) == 2
+    finally:
+        await limited.close()
 
 
 async def test_thousand_messages_none_lost(broker: Broker, names: tuple[str, str]) -> None:
