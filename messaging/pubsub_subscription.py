@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 #: Pub/Sub accepts ack deadlines of 0 to 600 whole seconds.
 _MAX_DEADLINE = 600
+_LEASE_SECONDS = 10
 
 
 def deadline_seconds(delay: float) -> int:
@@ -54,7 +55,11 @@ class PubSubSubscription:
         self._held: list[PubSubMessage] = []
         self._stopping = False
         self.failed = False
-        flow = pubsub_v1.types.FlowControl(max_messages=max_outstanding) if max_outstanding else ()
+        # Leases of 10 s (renewed while a handler runs) rather than the library's 60 s: a message
+        # stranded by a consumer that vanished, or by the emulator losing a deadline change at a
+        # stream's end, comes back within about 10 s.
+        flow = pubsub_v1.types.FlowControl(max_duration_per_lease_extension=_LEASE_SECONDS,
+                                           **({"max_messages": max_outstanding} if max_outstanding else {}))
         self._future = broker.subscriber.subscribe(path, self._receive, flow_control=flow)
         self._future.add_done_callback(self._ended)
 
@@ -126,7 +131,7 @@ class PubSubSubscription:
             await asyncio.wait_for(asyncio.to_thread(self._future.result), 10.0)
         except Exception as exc:  # cancelled or failed: either way it has stopped
             log.debug("streaming pull on %s closed: %r", self._path, exc)
-        await asyncio.sleep(0)  # run _accept calls the stream queued before it closed
+        await asyncio.sleep(0)  # run the _accept calls the stream queued before it closed
         held, self._held = self._held, []
         await asyncio.to_thread(self._nack, [message.ack_id for message in held])
         self._broker.forget(self)
