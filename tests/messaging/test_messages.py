@@ -27,7 +27,10 @@ def test_work_generated_reference_json() -> None:
     assert json.loads(message.to_json()) == {
         "callbackUrl": "http://cb.example/x", "hash": HASH, "threshold": BIG, "work": "00000000000000AB",
     }
-    assert b'"threshold":18446744073709551615,' in message.to_json()
+    assert message.to_json() == (
+        b'{"callbackUrl":"http://cb.example/x","hash":"' + HASH.encode()
+        + b'","threshold":18446744073709551615,"work":"00000000000000AB"}'
+    )
     assert WorkGenerated.from_json(message.to_json()) == message
     assert message.request() == request
 
@@ -51,6 +54,9 @@ def test_threshold_read_from_number_or_decimal_string(threshold: bytes) -> None:
     b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'"}',
     b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'","threshold":"twelve"}',
     b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'","threshold":-1}',
+    b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'","threshold":true}',
+    b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'","threshold":1.5}',
+    b'{"callbackUrl":7,"hash":"' + HASH.encode() + b'","threshold":1}',
     b'{"callbackUrl":"http://a/b","hash":"' + HASH.encode() + b'","threshold":18446744073709551616}',
 ])
 def test_malformed_work_requested_is_rejected(data: bytes) -> None:
