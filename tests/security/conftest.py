@@ -21,13 +21,27 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from solver.backends.base import SearchDevice
+
 INSIDE = "ATTO_WORK_IN_NETNS"
 _outcomes: dict[str, str | None] = {}  # node id -> None (passed) or the failure text
 _printed: list[str] = []  # what the tests printed in the namespace, shown in the summary
+
+
+@pytest.fixture(scope="session")
+def numpy_devices() -> Iterator[list[SearchDevice]]:
+    """The NumPy search device, opened once (the in-process worker servers of these tests)."""
+    from solver.backends import discover
+
+    found = discover("numpy")
+    yield found
+    for device in found:
+        device.close()
 
 
 def in_netns() -> bool:

@@ -24,7 +24,6 @@ from coordinator import CoordinatorSettings
 from coordinator import create_app as create_coordinator
 from messaging.memory import MemoryBroker
 from solver.api import create_app as create_solver
-from solver.backends import discover
 from solver.settings import SolverSettings
 from worker_adapter import AdapterSettings
 from worker_adapter import create_app as create_adapter
@@ -131,14 +130,6 @@ CASES = [
     Case("adapter URL over 2048", "adapter", "GET", "/health?" + "q" * 2100, 414, "URL"),
     Case("adapter unknown path", "adapter", "POST", "/works/" + HASH, 404),
 ]
-
-
-@pytest.fixture(scope="module")
-def numpy_devices():  # noqa: ANN201
-    found = discover("numpy")
-    yield found
-    for device in found:
-        device.close()
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ import asyncio
 from contextlib import AsyncExitStack
 
 import httpx
-import pytest
 
 from messaging import WorkGenerated, WorkRequested
 from messaging.memory import MemoryBroker
 from solver.api import create_app as create_solver
-from solver.backends import discover
 from solver.settings import SolverSettings
 from work import difficulty
 from worker_adapter import AdapterSettings
@@ -25,14 +23,6 @@ from worker_adapter import create_app as create_adapter
 TOKEN = "solver-token-0123456789"
 TARGET = bytes(range(32))
 LOCAL_2026 = 429496729550000
-
-
-@pytest.fixture(scope="module")
-def numpy_devices():  # noqa: ANN201
-    found = discover("numpy")
-    yield found
-    for device in found:
-        device.close()
 
 
 async def run_once(devices, adapter_token: str | None) -> tuple[list[WorkGenerated], int]:  # noqa: ANN001
