@@ -118,8 +118,8 @@ async def soak(minutes: float, concurrency: int) -> dict[str, object]:
                     interval_done = 0
                 await asyncio.sleep(0.01)
             # drain: every accepted request must come back
-            receiver.wait_for(len(posted), timeout=60)
-            lost = len(posted - {str(c.body.get("hash")) for c in receiver.callbacks})
+            arrived = await asyncio.to_thread(receiver.wait_for_hashes, posted, 60)
+            lost = len(posted - set(arrived))
     finally:
         receiver.stop()
         process.terminate()
