@@ -8,7 +8,7 @@ under ``/solver`` and the adapter's probes under ``/adapter``; everything else i
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import httpx
@@ -26,10 +26,12 @@ def create_stack_app(
     adapter_settings: worker_adapter.AdapterSettings,
     worker_app: ASGIApp,
     broker: Broker,
+    on_started: Callable[[], None] | None = None,
 ) -> Starlette:
     """One ASGI app whose lifespan starts the broker, the worker server, the coordinator and the
     adapter (in that order: the adapter asks the worker server its capacity) and stops them in
-    reverse, so the adapter drains while the coordinator can still deliver what it finishes."""
+    reverse, so the adapter drains while the coordinator can still deliver what it finishes.
+    ``on_started`` is called once everything runs (``atto-work up`` prints its banner there)."""
     coordinator_app = coordinator.create_app(coordinator_settings, broker=broker)
     adapter_app = worker_adapter.create_app(
         adapter_settings, broker=broker, worker_transport=httpx.ASGITransport(app=worker_app)
@@ -42,6 +44,8 @@ def create_stack_app(
             async with AsyncExitStack() as stack:
                 for part in (worker_app, coordinator_app, adapter_app):
                     await stack.enter_async_context(part.router.lifespan_context(part))  # type: ignore[attr-defined]
+                if on_started is not None:
+                    on_started()
                 yield
         finally:
             await broker.close()

@@ -189,7 +189,7 @@ def capacity_from_ready(body: object) -> int | None:
     """The number of works a worker server runs at once, read from its ``/ready`` body.
 
     Looks for an integer ``capacity`` (or ``concurrency``), at the top or under ``checks``, else
-    counts a ``devices`` list.
+    takes ``devices`` (a count, as ``atto-work solver`` answers, or a list).
     """
     if not isinstance(body, dict):
         return None
@@ -200,7 +200,9 @@ def capacity_from_ready(body: object) -> int | None:
             value = where.get(key)
             if isinstance(value, int) and not isinstance(value, bool) and value > 0:
                 return value
-        devices = where.get("devices")
+        devices = where.get("devices")  # the worker server runs one work per device
+        if isinstance(devices, int) and not isinstance(devices, bool) and devices > 0:
+            return devices
         if isinstance(devices, list) and devices:
             return len(devices)
     return None

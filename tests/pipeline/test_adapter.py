@@ -76,6 +76,7 @@ async def test_outstanding_bound_comes_from_the_worker_server_or_the_setting() -
                        pubsub_subscriber_max_outstanding_element_count=7) as harness:
         assert harness.adapter.max_outstanding == 7
     assert capacity_from_ready({"ready": True, "checks": {"devices": ["a", "b"]}}) == 2
+    assert capacity_from_ready({"ready": True, "checks": {"devices": 3}}) == 3
     assert capacity_from_ready({"ready": True}) is None
 
 
