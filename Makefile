@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint bench
+.PHONY: run test lint system-deps-run system-deps-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,10 +17,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed
 
-run: $(VENV)/.installed
+system-deps-run system-deps-test: system-deps-%:
+	scripts/system-deps.sh $*
+
+run: system-deps-run $(VENV)/.installed
 	$(BIN)/atto-work up
 
-test: $(VENV)/.installed-test
+test: system-deps-test $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-test
