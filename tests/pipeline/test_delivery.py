@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import httpx
 import pytest
@@ -25,6 +25,12 @@ PROBE = "delivery-probe"  # sees what the coordinator publishes to work-requeste
 
 def results(outcome: str) -> float:
     return REGISTRY.get_sample_value("coordinator_results_total", {"outcome": outcome}) or 0.0
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    async with asyncio.timeout(within):
+        while not condition():
+            await asyncio.sleep(0.01)
 
 
 class Harness:
@@ -89,10 +95,7 @@ async def test_invalid_work_is_never_sent_and_the_request_is_requeued(harness: H
     before = results("invalid_work")
     bad = invalid_work(TARGET, LOCAL_2026)
     await harness.publish(bad)
-    for _ in range(100):
-        if harness.broker.backlog(PROBE):
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: harness.broker.backlog(PROBE) > 0)
     message = harness.broker._queues[PROBE].ready.get_nowait()
     assert json.loads(message.data) == {"callbackUrl": harness.receiver.url,
                                         "hash": TARGET.hex().upper(), "threshold": LOCAL_2026}
@@ -106,10 +109,7 @@ async def test_result_older_than_max_age_is_dropped(harness: Harness) -> None:
     before = results("dropped")
     harness.receiver.stop()
     await harness.publish(search(TARGET, LOCAL_2026))
-    for _ in range(200):
-        if results("dropped") > before:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: results("dropped") > before)
     assert results("dropped") - before == 1
     await asyncio.sleep(0.3)
     assert harness.broker.backlog("work-generated-coordinator") == 0
@@ -119,10 +119,7 @@ async def test_result_older_than_max_age_is_dropped(harness: Harness) -> None:
 async def test_malformed_result_is_acked_and_counted(harness: Harness) -> None:
     before = results("malformed")
     await harness.broker.publish("work-generated", b'{"hash": "nope"}')
-    for _ in range(100):
-        if results("malformed") > before:
-            break
-        await asyncio.sleep(0.01)
+    await until(lambda: results("malformed") > before)
     assert results("malformed") - before == 1
     await asyncio.sleep(0.2)
     assert harness.broker.backlog("work-generated-coordinator") == 0
