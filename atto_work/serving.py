@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import uvicorn
@@ -29,7 +30,8 @@ def serve(app: object, host: str, port: int) -> int:
     """Run ``app`` until SIGINT/SIGTERM; uvicorn then runs the app's lifespan shutdown (the drain).
 
     Our own logging is kept (``log_config=None``) and the access log is off: one line per request
-    would cost more than the intake itself."""
+    would cost more than the intake itself; so would httpx's line per outgoing request."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,  # type: ignore[arg-type]
                 timeout_graceful_shutdown=5)
     return 0

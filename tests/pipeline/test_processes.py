@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -17,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 from google.cloud import pubsub_v1
+from tests.emulator import PROJECT, free_port
 
 from atto_work.receiver import CallbackReceiver
-from tests.emulator import PROJECT, free_port
 from tests.pipeline.fakes import ThreadServer, TinyWorker
 from tests.pipeline.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
@@ -106,7 +107,8 @@ def test_adapter_sigterm_drains_running_requests_and_returns_the_rest(
             hashes = [bytes([i]) * 32 for i in range(1, 5)]
             limit = post_requests(stack.coordinator.url, receiver.url, hashes)
             _wait(lambda: len(worker.calls) >= 2, 30, stack)
-            assert stack.adapter.terminate(timeout=30) == 0, stack.adapter.log()
+            # uvicorn ends by re-raising the signal it handled, after the lifespan's drain
+            assert stack.adapter.terminate(timeout=30) in (0, -signal.SIGTERM), stack.adapter.log()
             # the two running when SIGTERM came finished and were published before the exit ...
             assert len(worker.finished) == 2, stack.logs()
             assert len(receiver.wait_for(2, 30)) == 2, stack.logs()
