@@ -1,7 +1,8 @@
 """The worker adapter's whole life, in the order it runs.
 
-1. start: open the worker-server client, learn how many works the worker server runs at once (that
-   is how many requests we hold: the seed's precise load control), create what is missing, subscribe;
+1. start: open the worker-server client, learn how many works the worker server runs at once (we
+   hold twice that: the seed's precise load control, plus one read-ahead per device), create what
+   is missing, subscribe;
 2. handle one WorkRequested: POST it to the worker server, check the answer with ``work``, publish
    WorkGenerated, and only then return so the broker acks it. Any failure raises and the broker
    nacks, so the request comes back later (at-least-once). A malformed message is acked, logged and
@@ -40,6 +41,11 @@ SOLVE_SECONDS = Histogram(
 
 #: How long start-up waits for the worker server to say how much it can run at once.
 CAPACITY_DISCOVERY_SECONDS = 30.0
+#: Requests held per work the worker server runs at once: one running and one waiting in the worker
+#: server's queue, so a device never idles while we publish a result and fetch the next request.
+#: The device load stays exactly its capacity; only one extra message per device is leased, and
+#: the rest of the backlog stays in the queue for other adapters.
+READ_AHEAD = 2
 
 
 class WorkerFailed(Exception):
@@ -75,7 +81,8 @@ class Adapter:
     async def start(self) -> None:
         s = self.settings
         self.max_outstanding = (
-            s.pubsub_subscriber_max_outstanding_element_count or await self._worker_capacity()
+            s.pubsub_subscriber_max_outstanding_element_count
+            or READ_AHEAD * await self._worker_capacity()
         )
         CAPACITY.set(self.max_outstanding)
         await self.broker.declare(s.pubsub_work_requested_topic, s.pubsub_work_requested_subscription)

@@ -14,7 +14,7 @@ from messaging.memory import MemoryBroker
 from tests.pipeline.fakes import TinyWorker
 from work import difficulty
 from worker_adapter import Adapter, AdapterSettings, create_app
-from worker_adapter.adapter import capacity_from_ready
+from worker_adapter.adapter import READ_AHEAD, capacity_from_ready
 
 LOCAL_2026 = 429496729550000
 PROBE = "adapter-probe"  # sees what the adapter publishes to work-generated
@@ -71,7 +71,7 @@ async def test_request_is_solved_and_published_in_reference_form() -> None:
 
 async def test_outstanding_bound_comes_from_the_worker_server_or_the_setting() -> None:
     async with running(TinyWorker(capacity=3)) as harness:
-        assert harness.adapter.max_outstanding == 3
+        assert harness.adapter.max_outstanding == 3 * READ_AHEAD
     async with running(TinyWorker(capacity=3),
                        pubsub_subscriber_max_outstanding_element_count=7) as harness:
         assert harness.adapter.max_outstanding == 7
@@ -81,11 +81,11 @@ async def test_outstanding_bound_comes_from_the_worker_server_or_the_setting() -
 
 
 async def test_at_most_max_outstanding_requests_reach_the_worker() -> None:
-    worker = TinyWorker(capacity=2, delay=0.3)
+    worker = TinyWorker(capacity=1, delay=0.3)
     async with running(worker) as harness:
         await harness.send(*[request(i) for i in range(6)])
         await asyncio.sleep(0.15)
-        assert len(worker.calls) == 2
+        assert len(worker.calls) == READ_AHEAD
         await harness.generated(6)
 
 
@@ -130,7 +130,7 @@ async def test_unreachable_worker_server_nacks_and_retries() -> None:
 
 
 async def test_stop_lets_running_requests_finish_and_puts_back_the_rest() -> None:
-    worker = TinyWorker(capacity=2, delay=0.5)
+    worker = TinyWorker(capacity=1, delay=0.5)
     async with running(worker, adapter_shutdown_grace_seconds=5) as harness:
         await harness.send(*[request(i) for i in range(5)])
         await asyncio.sleep(0.2)
@@ -143,7 +143,7 @@ async def test_stop_lets_running_requests_finish_and_puts_back_the_rest() -> Non
 
 
 async def test_stop_nacks_running_requests_after_the_grace_period() -> None:
-    worker = TinyWorker(capacity=2, delay=5)
+    worker = TinyWorker(capacity=1, delay=5)
     async with running(worker, adapter_shutdown_grace_seconds=0.2) as harness:
         await harness.send(*[request(i) for i in range(3)])
         await asyncio.sleep(0.2)

@@ -98,7 +98,7 @@ def test_wire_compatible_with_plain_google_clients(
 def test_adapter_sigterm_drains_running_requests_and_returns_the_rest(
     pubsub_emulator: str, tmp_path: Path,
 ) -> None:
-    worker = TinyWorker(capacity=2, delay=2.0)
+    worker = TinyWorker(capacity=1, delay=2.0)  # the adapter holds 2
     with ThreadServer(worker.app()) as worker_url, CallbackReceiver() as receiver:
         stack = Stack(pubsub_emulator, tmp_path, env={"WORKER_URL": worker_url,
                                                       "ADAPTER_SHUTDOWN_GRACE_SECONDS": "20"})
