@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,6 +24,11 @@ class Callback:
     body: dict[str, object]
     headers: dict[str, str]
     received_at: float  # time.perf_counter()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # bursts of callbacks must not overflow the listen backlog
 
 
 class CallbackReceiver:
@@ -56,8 +62,7 @@ class CallbackReceiver:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # quiet: tests and `atto-work request` print what matters themselves
 
-        self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, self.port), Handler)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="callback-receiver",
                                         daemon=True)
@@ -90,6 +95,24 @@ class CallbackReceiver:
             self.callbacks.append(Callback(path, body, headers, time.perf_counter()))
             self._changed.notify_all()
         return 200
+
+    def wait_for_hashes(self, hashes: Iterable[str], timeout: float) -> dict[str, Callback]:
+        """Block until a callback arrived for each of ``hashes`` (upper-case hex) or ``timeout``;
+        the first callback of each hash that arrived. Delivery is at-least-once, so a count of
+        callbacks can include repeats: this waits for the set, not for a number."""
+        wanted = set(hashes)
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                first: dict[str, Callback] = {}
+                for callback in self.callbacks:
+                    key = callback.body.get("hash")
+                    if key in wanted and key not in first:
+                        first[key] = callback  # type: ignore[index]
+                left = deadline - time.monotonic()
+                if len(first) == len(wanted) or left <= 0:
+                    return first
+                self._changed.wait(left)
 
     def wait_for(self, count: int, timeout: float) -> list[Callback]:
         """Block until ``count`` callbacks were recorded (or ``timeout``); return those recorded."""

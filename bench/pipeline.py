@@ -94,21 +94,23 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int) 
                     raise SystemExit(f"{name}: {answer.status_code} {answer.text}")
                 return started
 
-            async def collect(expected: int) -> list:
-                got = await asyncio.to_thread(receiver.wait_for, expected, 300)
-                if len(got) < expected:
-                    raise SystemExit(f"{name}: only {len(got)} of {expected} callbacks")
+            async def collect(batch: list[bytes]) -> dict:
+                wanted = [t.hex().upper() for t in batch]
+                got = await asyncio.to_thread(receiver.wait_for_hashes, wanted, 300)
+                if len(got) < len(wanted):
+                    raise SystemExit(f"{name}: only {len(got)} of {len(wanted)} callbacks")
                 return got
 
-            await send(targets(1, salt + 99)[0])  # warm-up
-            await collect(1)
+            warm = targets(1, salt + 99)
+            await send(warm[0])
+            await collect(warm)
             batch = targets(count, salt + 1)
             sent = await asyncio.gather(*(send(t) for t in batch))
-            callbacks = (await collect(1 + count))[1:]
+            callbacks = (await collect(batch)).values()
             result.works_per_second = count / (max(c.received_at for c in callbacks) - min(sent))
             for target in targets(sequential, salt + 2):
                 started = await send(target)
-                callback = (await collect(len(receiver.callbacks) + 1))[-1]
+                [callback] = (await collect([target])).values()
                 result.latencies.append(callback.received_at - started)
             for callback in receiver.callbacks:
                 check(parse_target(callback.body["hash"]), callback.body["work"], limit)

@@ -20,7 +20,7 @@ import pytest
 from google.cloud import pubsub_v1
 from tests.emulator import PROJECT, free_port
 
-from atto_work.receiver import CallbackReceiver
+from atto_work.receiver import Callback, CallbackReceiver
 from tests.pipeline.fakes import ThreadServer, TinyWorker
 from tests.pipeline.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
@@ -38,11 +38,15 @@ def post_requests(coordinator: str, callback: str, hashes: list[bytes]) -> int:
     return threshold(Network.LOCAL, datetime.now(UTC))
 
 
-def assert_valid(callbacks: list, hashes: list[bytes], limit: int) -> None:
-    got = {c.body["hash"]: c.body["work"] for c in callbacks}
-    assert set(got) == {h.hex().upper() for h in hashes}
-    for hash_hex, work_hex in got.items():
-        assert difficulty(parse_work(work_hex), parse_target(hash_hex)) <= limit
+def wanted(hashes: list[bytes]) -> list[str]:
+    return [h.hex().upper() for h in hashes]
+
+
+def assert_valid(callbacks: dict[str, Callback], hashes: list[bytes], limit: int) -> None:
+    assert set(callbacks) == set(wanted(hashes))
+    for hash_hex, callback in callbacks.items():
+        assert callback.body["hash"] == hash_hex
+        assert difficulty(parse_work(callback.body["work"]), parse_target(hash_hex)) <= limit
 
 
 @pytest.fixture
@@ -55,7 +59,7 @@ def test_requests_flow_through_separate_processes(stack: Stack) -> None:
     hashes = [bytes([i]) * 32 for i in range(1, 11)]
     with CallbackReceiver() as receiver:
         limit = post_requests(stack.coordinator.url, receiver.url, hashes)
-        callbacks = receiver.wait_for(len(hashes), 90)
+        callbacks = receiver.wait_for_hashes(wanted(hashes), 90)
     assert len(callbacks) == len(hashes), stack.logs()
     assert_valid(callbacks, hashes, limit)
 
@@ -112,12 +116,12 @@ def test_adapter_sigterm_drains_running_requests_and_returns_the_rest(
             assert stack.adapter.terminate(timeout=30) in (0, -signal.SIGTERM), stack.adapter.log()
             # the two running when SIGTERM came finished and were published before the exit ...
             assert len(worker.finished) == 2, stack.logs()
-            assert len(receiver.wait_for(2, 30)) == 2, stack.logs()
+            assert len(receiver.wait_for_hashes(worker.finished, 30)) == 2, stack.logs()
             # ... and the other two, never started, come back to the next adapter. Nacked ones come
             # back at once; on the emulator one the client library still buffered when its stream
             # closed may only return when its 60 s ack deadline passes, hence the long wait.
             stack.adapter.start()
-            callbacks = receiver.wait_for(4, 120)
+            callbacks = receiver.wait_for_hashes(wanted(hashes), 120)
         finally:
             stack.stop()
     assert len(callbacks) == 4, stack.logs()
