@@ -35,7 +35,8 @@ SECRET_ENV = {  # variable -> key in the chart's Secret
     "SOLVER_TOKEN": "solver-token",
 }
 _MESSAGING = {"MESSAGING", "PUBSUB_PROJECT_ID", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT",
-              "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS"}
+              "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS",
+              "PUBSUB_PUBLISH_TIMEOUT_SECONDS"}
 _LOGS = {"LOG_LEVEL", "LOG_FORMAT"}
 #: Set in every rendering, whatever the values.
 ALWAYS_ENV = {
