@@ -11,11 +11,12 @@ from pydantic_settings import BaseSettings
 S = TypeVar("S", bound=BaseSettings)
 
 
-def describe(error: ValidationError) -> str:
+def describe(error: ValidationError, prefix: str = "") -> str:
     """One line naming each bad setting by its environment variable and saying what is wrong."""
     parts = []
     for item in error.errors():
-        name = "_".join(str(p) for p in item["loc"]).upper() or "settings"
+        field = "_".join(str(p) for p in item["loc"])
+        name = (prefix + field).upper() if field else "settings"
         parts.append(f"{name}: {item['msg']}")
     return "; ".join(parts)
 
@@ -25,5 +26,6 @@ def load_settings(cls: type[S], **overrides: object) -> S:
     try:
         return cls(**overrides)
     except ValidationError as exc:
-        print(f"atto-work: bad setting: {describe(exc)}", file=sys.stderr)
+        prefix = cls.model_config.get("env_prefix") or ""
+        print(f"atto-work: bad setting: {describe(exc, prefix)}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -1,10 +1,194 @@
-"""Google Cloud Pub/Sub backend. Placeholder until the Pub/Sub backend lands (issue 3)."""
+"""Google Cloud Pub/Sub backend (or its emulator, when ``PUBSUB_EMULATOR_HOST`` is set).
+
+Publishing hands the message to the client library's batching publisher and awaits its future,
+which resolves once the server has stored the message. Consuming uses streaming pull: the library
+calls back on its own threads, the callback hands the message to the asyncio loop, and the handler
+runs there. ``FlowControl(max_messages)`` is the outstanding bound: the library keeps at most that
+many messages leased and dispatched until they are acked or released. Blocking admin RPCs run in
+worker threads so the loop never waits on the network.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from typing import Any
+
+import grpc
+from google.api_core import exceptions as gexc
+from google.api_core.retry import Retry
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import pubsub_v1
+from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+
+from messaging.broker import BrokerUnavailable, Handler
+from messaging.pubsub_subscription import PubSubSubscription
 from messaging.settings import MessagingSettings
+
+log = logging.getLogger(__name__)
+
+#: Ack deadline of the subscriptions we create; the library extends leases while a handler runs.
+ACK_DEADLINE_SECONDS = 60
+#: Errors that mean "the server answered": reachable, even if this call was not allowed.
+_ANSWERED = (gexc.NotFound, gexc.PermissionDenied, gexc.Forbidden, gexc.Unauthenticated)
+_TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.Aborted,
+              gexc.Unknown, gexc.ResourceExhausted, gexc.Cancelled)
 
 
 class PubSubBroker:
-    def __init__(self, settings: MessagingSettings) -> None:
-        raise NotImplementedError("the Pub/Sub backend is not built yet")
+    """The ``Broker`` protocol on Pub/Sub; see the module docstring."""
+
+    def __init__(self, settings: MessagingSettings, *, create_missing: bool | None = None) -> None:
+        if not settings.pubsub_project_id:
+            raise BrokerUnavailable(
+                "PUBSUB_PROJECT_ID is not set: the pubsub backend needs a Google Cloud project id "
+                "(with the emulator any name works, e.g. PUBSUB_PROJECT_ID=atto-local)"
+            )
+        self.project = settings.pubsub_project_id
+        self.emulator_host = settings.pubsub_emulator_host
+        #: Services create missing topics and subscriptions only on the emulator (whose state
+        #: lives as long as it does); on real GCP that is ``atto-work pubsub-init``'s job.
+        self.create_missing = bool(self.emulator_host) if create_missing is None else create_missing
+        self.timeout = settings.pubsub_publish_timeout_seconds
+        self.default_outstanding = settings.pubsub_subscriber_max_outstanding_element_count
+        self.retry_seconds = (settings.messaging_retry_min_seconds, settings.messaging_retry_max_seconds)
+        self._publisher: pubsub_v1.PublisherClient | None = None
+        self._subscriber: pubsub_v1.SubscriberClient | None = None
+        self._subscriptions: set[PubSubSubscription] = set()
+
+    # -- names and clients ---------------------------------------------------------------------
+
+    def topic_path(self, topic: str) -> str:
+        return f"projects/{self.project}/topics/{topic}"
+
+    def subscription_path(self, subscription: str) -> str:
+        return f"projects/{self.project}/subscriptions/{subscription}"
+
+    def _client_kwargs(self, transport_class: Any) -> dict[str, Any]:
+        if not self.emulator_host:
+            return {}
+        # An insecure channel to the emulator, without relying on the process environment.
+        channel = grpc.insecure_channel(self.emulator_host)
+        return {"transport": transport_class(channel=channel, credentials=AnonymousCredentials())}
+
+    @property
+    def publisher(self) -> pubsub_v1.PublisherClient:
+        if self._publisher is None:
+            self._publisher = pubsub_v1.PublisherClient(
+                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
+                **self._client_kwargs(PublisherGrpcTransport),
+            )
+        return self._publisher
+
+    @property
+    def subscriber(self) -> pubsub_v1.SubscriberClient:
+        if self._subscriber is None:
+            self._subscriber = pubsub_v1.SubscriberClient(**self._client_kwargs(SubscriberGrpcTransport))
+        return self._subscriber
+
+    def _retry(self) -> Retry:
+        return Retry(predicate=lambda exc: isinstance(exc, _TRANSIENT), initial=0.1, maximum=1.0,
+                     timeout=self.timeout)
+
+    # -- the Broker protocol -------------------------------------------------------------------
+
+    async def start(self) -> None:
+        _ = self.publisher, self.subscriber
+
+    async def close(self) -> None:
+        for subscription in list(self._subscriptions):
+            await subscription.stop()
+        publisher, self._publisher = self._publisher, None
+        subscriber, self._subscriber = self._subscriber, None
+        if publisher is not None:
+            await asyncio.to_thread(publisher.stop)  # flushes batches still being sent
+        if subscriber is not None:
+            subscriber.close()
+
+    async def declare(self, topic: str, subscription: str | None = None) -> None:
+        if not self.create_missing:
+            log.debug("not creating %s/%s: expected to exist (atto-work pubsub-init)", topic, subscription)
+            return
+        await self.ensure(topic, subscription)
+
+    async def ensure(self, topic: str, subscription: str | None = None) -> list[str]:
+        """Create ``topic`` (and ``subscription``) when missing; say for each whether it was created."""
+        return await asyncio.to_thread(self._ensure, topic, subscription)
+
+    def _ensure(self, topic: str, subscription: str | None) -> list[str]:
+        done = []
+        topic_path = self.topic_path(topic)
+        try:
+            self.publisher.create_topic(name=topic_path, retry=self._retry(), timeout=self.timeout)
+            done.append(f"created topic {topic_path}")
+        except gexc.AlreadyExists:
+            done.append(f"found topic {topic_path}")
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise BrokerUnavailable(f"cannot create topic {topic_path}: {exc}") from exc
+        if subscription is not None:
+            path = self.subscription_path(subscription)
+            try:
+                self.subscriber.create_subscription(
+                    request={"name": path, "topic": topic_path, "ack_deadline_seconds": ACK_DEADLINE_SECONDS},
+                    retry=self._retry(), timeout=self.timeout,
+                )
+                done.append(f"created subscription {path} on {topic_path}")
+            except gexc.AlreadyExists:
+                done.append(f"found subscription {path}")
+            except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+                raise BrokerUnavailable(f"cannot create subscription {path}: {exc}") from exc
+        return done
+
+    async def publish(self, topic: str, data: bytes) -> str:
+        path = self.topic_path(topic)
+        try:
+            future = self.publisher.publish(path, bytes(data), retry=self._retry(), timeout=self.timeout)
+            # The library's future is a concurrent.futures.Future: await it without blocking the loop,
+            # and give up a little after the library's own retry deadline.
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout + 1.0)
+        except TimeoutError:
+            raise BrokerUnavailable(f"publishing to {path}: no answer within {self.timeout:g} s") from None
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise BrokerUnavailable(f"publishing to {path}: {exc}") from exc
+
+    async def subscribe(
+        self, subscription: str, handler: Handler, *, max_outstanding: int | None = None
+    ) -> PubSubSubscription:
+        path = self.subscription_path(subscription)
+        await self._check_subscription(path)
+        limit = max_outstanding or self.default_outstanding
+        consumer = PubSubSubscription(self, path, handler, limit, asyncio.get_running_loop())
+        self._subscriptions.add(consumer)
+        return consumer
+
+    async def _check_subscription(self, path: str) -> None:
+        """Fail now, not in a background thread, when the subscription does not exist."""
+        try:
+            await asyncio.to_thread(self.subscriber.get_subscription, subscription=path,
+                                    retry=self._retry(), timeout=self.timeout)
+        except (gexc.PermissionDenied, gexc.Forbidden):
+            pass  # a subscriber role may consume without being allowed to look: let the stream tell
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise BrokerUnavailable(f"subscription {path}: {exc}") from exc
+
+    async def ping(self) -> bool:
+        """The server answers a cheap call within 2 s, and no subscription's stream has died."""
+        if any(s.failed for s in self._subscriptions):
+            return False
+
+        def call() -> None:
+            request = {"project": f"projects/{self.project}", "page_size": 1}
+            pages = self.publisher.list_topics(request=request, retry=None, timeout=2.0)
+            next(iter(pages.pages), None)
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(call), 3.0)
+        except _ANSWERED:
+            return True
+        except (TimeoutError, gexc.GoogleAPICallError, gexc.RetryError):
+            return False
+        return True
+
+    def forget(self, subscription: PubSubSubscription) -> None:
+        self._subscriptions.discard(subscription)

@@ -17,6 +17,8 @@ class MessagingSettings(BaseSettings):
     pubsub_emulator_host: str | None = None
     #: Flow control: messages a subscriber holds at once. Unset means the service's own default.
     pubsub_subscriber_max_outstanding_element_count: PositiveInt | None = None
+    #: How long a publish (or admin call) may try before it fails with BrokerUnavailable.
+    pubsub_publish_timeout_seconds: PositiveFloat = 10.0
     #: Redelivery delay of a nacked message grows from this...
     messaging_retry_min_seconds: PositiveFloat = 1.0
     #: ...up to this.

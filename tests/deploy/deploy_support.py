@@ -35,7 +35,8 @@ SECRET_ENV = {  # variable -> key in the chart's Secret
     "SOLVER_TOKEN": "solver-token",
 }
 _MESSAGING = {"MESSAGING", "PUBSUB_PROJECT_ID", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT",
-              "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS"}
+              "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS",
+              "PUBSUB_PUBLISH_TIMEOUT_SECONDS"}
 _LOGS = {"LOG_LEVEL", "LOG_FORMAT"}
 #: Set in every rendering, whatever the values.
 ALWAYS_ENV = {
@@ -47,7 +48,8 @@ ALWAYS_ENV = {
     "adapter": _MESSAGING | _LOGS | {
         "PUBSUB_WORK_REQUESTED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC",
         "WORKER_URL", "WORKER_TIMEOUT_SECONDS", "ADAPTER_SHUTDOWN_GRACE_SECONDS", "SOLVER_TOKEN"},
-    "solver": _LOGS | {"SOLVER_BACKEND", "SOLVER_TIMEOUT_SECONDS", "SOLVER_TOKEN"},
+    "solver": _LOGS | {"SOLVER_BACKEND", "SOLVER_TIMEOUT_SECONDS", "SOLVER_TOKEN",
+                       "SOLVER_MAX_CLOCK_SKEW_SECONDS", "SOLVER_MAX_QUEUE"},
 }
 #: Set only when their value is given (unset means the service's own default); each is given by
 #: at least one value set under helm/atto-work/ci/.

@@ -1,0 +1,187 @@
+"""The device pool alone, on a hashlib test device: queueing, parallelism, cancellation, timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+import pytest
+
+from solver.metrics import SolverMetrics
+from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
+from tests.solver_api.fakes import HashlibDevice
+from work import MAX_THRESHOLD, difficulty
+
+EASY = 2**64 // 2**8 - 1  # about 256 hashes per work
+NEVER = 1  # one chance in 2^63 per nonce: a search that runs until stopped
+
+
+def target(i: int) -> bytes:
+    return bytes([i]) * 32
+
+
+async def started(device: HashlibDevice) -> None:
+    assert await asyncio.to_thread(device.started.wait, 10), "the device never started a launch"
+
+
+async def test_solution_meets_the_threshold_and_is_counted() -> None:
+    metrics = SolverMetrics()
+    pool = DevicePool([HashlibDevice(batch=128)], metrics)
+    solution = await pool.solve(target(7), EASY, time_limit=30)
+    assert difficulty(solution.work, target(7)) <= EASY
+    assert solution.device == "hashlib:0"
+    assert metrics.value("solver_hashes_total", device="hashlib:0") == solution.hashes
+    assert metrics.value("solver_searches_total", outcome="solved") == 1
+    assert metrics.value("solver_solve_seconds_count") == 1
+
+
+async def test_waiting_jobs_are_served_in_arrival_order() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    rest = []
+    for i in (1, 2, 3):
+        rest.append(asyncio.create_task(pool.solve(target(i), MAX_THRESHOLD, time_limit=30)))
+        await asyncio.sleep(0.01)
+    assert pool.waiting == 3
+    assert metrics.value("solver_queue_depth") == 3
+    gate.set()
+    await asyncio.gather(first, *rest)
+    assert [launch[0] for launch in device.launches] == [target(i) for i in range(4)]
+    assert metrics.value("solver_queue_depth") == 0
+    # Every nonce meets MAX_THRESHOLD: each job tried one nonce, its first, whatever the batch.
+    assert metrics.value("solver_hashes_total", device=device.name) == 4
+
+
+async def test_a_device_runs_one_job_at_a_time() -> None:
+    device = HashlibDevice(delay=0.01)
+    pool = DevicePool([device])
+    results = await asyncio.gather(*(pool.solve(target(i), EASY, time_limit=60) for i in range(6)))
+    assert device.max_running == 1
+    assert all(difficulty(r.work, target(i)) <= EASY for i, r in enumerate(results))
+
+
+async def test_jobs_run_in_parallel_across_devices() -> None:
+    gates = [threading.Event(), threading.Event()]
+    devices = [HashlibDevice(f"hashlib:{i}", gate=gates[i]) for i in range(2)]
+    pool = DevicePool(devices)
+    jobs = [asyncio.create_task(pool.solve(target(i), MAX_THRESHOLD, time_limit=30)) for i in range(2)]
+    # Both launches are in flight at once: neither can finish before its gate opens.
+    await started(devices[0])
+    await started(devices[1])
+    assert devices[0].running == 1 and devices[1].running == 1
+    for gate in gates:
+        gate.set()
+    results = await asyncio.gather(*jobs)
+    assert {r.device for r in results} == {"hashlib:0", "hashlib:1"}
+
+
+async def test_cancelling_stops_the_search_within_one_launch() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    job = asyncio.create_task(pool.solve(target(1), NEVER, time_limit=60))
+    await started(device)
+    job.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await job
+    # The launch in flight still holds the device: nobody else may start on it yet.
+    assert pool.idle == 0
+    launches = len(device.launches)
+    gate.set()
+    solution = await pool.solve(target(2), MAX_THRESHOLD, time_limit=30)
+    assert device.max_running == 1
+    # No launch of the cancelled job after the one in flight; the next job ran one launch.
+    assert len(device.launches) == launches + 1
+    assert device.launches[-1][0] == target(2) and solution.device == device.name
+    assert metrics.value("solver_searches_total", outcome="cancelled") == 1
+
+
+async def test_a_timeout_stops_the_search_between_launches() -> None:
+    device = HashlibDevice(batch=16, delay=0.05)
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    with pytest.raises(SearchTimeout):
+        await pool.solve(target(3), NEVER, time_limit=0.3)
+    # Each launch lasts at least 0.05 s: at most one launch starts after the deadline's last check.
+    assert 1 <= len(device.launches) <= 0.3 / 0.05 + 1
+    assert pool.idle == 1 and device.running == 0
+    assert metrics.value("solver_searches_total", outcome="timeout") == 1
+    # Launches without a hit ran their whole batch: they count fully and give the device's rate.
+    assert metrics.value("solver_hashes_total", device=device.name) == 16 * len(device.launches)
+    assert 0 < metrics.value("solver_hash_rate", device=device.name) <= 16 / 0.05
+
+
+async def test_a_timeout_also_bounds_the_wait_in_the_queue() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    with pytest.raises(SearchTimeout):
+        await pool.solve(target(1), MAX_THRESHOLD, time_limit=0.1)
+    assert pool.waiting == 0
+    gate.set()
+    await first
+    assert [launch[0] for launch in device.launches] == [target(0)]
+    assert pool.idle == 1
+
+
+async def test_an_invalid_hit_is_counted_and_never_returned() -> None:
+    device = HashlibDevice(lies=3)
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    solution = await pool.solve(target(5), EASY, time_limit=30)
+    assert difficulty(solution.work, target(5)) <= EASY
+    assert metrics.value("solver_invalid_hits_total", device=device.name) == 3
+    assert len(device.launches) >= 4
+
+
+async def test_a_full_queue_is_refused() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device], max_queue=1)
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    second = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.01)
+    with pytest.raises(QueueFull):
+        await pool.solve(target(2), MAX_THRESHOLD, time_limit=30)
+    gate.set()
+    await asyncio.gather(first, second)
+
+
+async def test_a_failing_device_fails_the_job_and_stays_usable() -> None:
+    device = HashlibDevice()
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    real_search = device.search
+    device.search = lambda *args: (_ for _ in ()).throw(RuntimeError("lost the device"))
+    with pytest.raises(DeviceFailure, match="lost the device"):
+        await pool.solve(target(1), EASY, time_limit=30)
+    assert metrics.value("solver_errors_total", kind="device") == 1
+    device.search = real_search
+    solution = await pool.solve(target(1), EASY, time_limit=30)
+    assert difficulty(solution.work, target(1)) <= EASY
+
+
+
+async def test_a_job_cancelled_while_waiting_leaves_the_line() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    waiting = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    last = asyncio.create_task(pool.solve(target(2), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.01)
+    waiting.cancel()
+    await asyncio.sleep(0.01)
+    assert pool.waiting == 1
+    gate.set()
+    await asyncio.gather(first, last)
+    assert [launch[0] for launch in device.launches] == [target(0), target(2)]

@@ -1,0 +1,107 @@
+"""The worker server over a real socket, on the real backends (NumPy and the OpenCL device).
+
+Works are checked with ``work.difficulty`` (hashlib), never against another backend.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+
+from solver.api import create_app
+from solver.settings import SolverSettings
+from tests.solver_api.server import ServerThread, open_request, wait_for
+from work import Network, difficulty, parse_work, threshold
+
+LOCAL = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))  # ~43K hashes a work
+NEVER = 1  # a search that runs until it is stopped
+ZERO = "0" * 64
+
+
+def target(i: int) -> str:
+    return f"{i:02X}" * 32
+
+
+def assert_work(body: dict, hash_hex: str, limit: int) -> None:
+    assert set(body) == {"work"}
+    assert len(body["work"]) == 16 and body["work"] == body["work"].upper()
+    assert difficulty(parse_work(body["work"]), bytes.fromhex(hash_hex)) <= limit
+
+
+def test_both_endpoints_return_valid_work(devices) -> None:
+    with ServerThread(create_app(SolverSettings(), devices)) as server:
+        with httpx.Client(base_url=server.url, timeout=60) as client:
+            r = client.post(f"/works/{target(1)}", json={"threshold": str(LOCAL)})
+            assert r.status_code == 200, r.text
+            assert_work(r.json(), target(1), LOCAL)
+            r = client.post(f"/works/{target(2).lower()}", json={"threshold": LOCAL})
+            assert r.status_code == 200, r.text
+            assert_work(r.json(), target(2), LOCAL)
+            r = client.post("/works", json={"network": "LOCAL", "timestamp": 1778630400000,
+                                            "target": target(3)})
+            assert r.status_code == 200, r.text
+            assert_work(r.json(), target(3), threshold(Network.LOCAL, datetime(2026, 5, 13, tzinfo=UTC)))
+            r = client.post("/works", json={"network": "LOCAL", "timestamp": "2024-06-01T00:00:00Z",
+                                            "target": target(4)})
+            assert r.status_code == 200, r.text
+            assert_work(r.json(), target(4), threshold(Network.LOCAL, datetime(2024, 6, 1, tzinfo=UTC)))
+
+
+def test_requests_queue_while_the_device_is_busy_and_are_all_served(devices) -> None:
+    app = create_app(SolverSettings(), devices)
+    metrics = app.state.metrics
+    with ServerThread(app) as server:
+        blocker = open_request(server.port, f"/works/{ZERO}", b'{"threshold": 1}')
+        wait_for(lambda: metrics.value("solver_device_busy", device=devices[0].name) == 1,
+                 "the blocking search to start")
+
+        async def clients() -> list[httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                jobs = [asyncio.create_task(client.post(f"/works/{target(i)}", json={"threshold": LOCAL}))
+                        for i in range(4)]
+                # All four wait behind the blocker; then the blocker's client hangs up.
+                await asyncio.to_thread(wait_for, lambda: metrics.value("solver_queue_depth") == 4,
+                                        "four queued requests")
+                blocker.close()
+                return await asyncio.gather(*jobs)
+
+        responses = asyncio.run(clients())
+    for i, r in enumerate(responses):
+        assert r.status_code == 200, r.text
+        assert_work(r.json(), target(i), LOCAL)
+    assert metrics.value("solver_searches_total", outcome="solved") == 4
+    assert metrics.value("solver_searches_total", outcome="cancelled") == 1
+
+
+def test_a_client_that_hangs_up_cancels_its_search(devices) -> None:
+    app = create_app(SolverSettings(), devices)
+    metrics = app.state.metrics
+    busy = lambda: metrics.value("solver_device_busy", device=devices[0].name)  # noqa: E731
+    with ServerThread(app) as server:
+        client_socket = open_request(server.port, f"/works/{ZERO}", b'{"threshold": "1"}')
+        wait_for(lambda: busy() == 1, "the search to start")
+        client_socket.close()
+        # The device is freed (within one launch) and the search counted as cancelled.
+        wait_for(lambda: busy() == 0, "the device to be freed")
+        assert metrics.value("solver_searches_total", outcome="cancelled") == 1
+        r = httpx.post(f"{server.url}/works/{target(5)}", json={"threshold": LOCAL}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert_work(r.json(), target(5), LOCAL)
+
+
+def test_a_search_past_the_timeout_answers_504(devices) -> None:
+    app = create_app(SolverSettings(timeout_seconds=0.5), devices)
+    metrics = app.state.metrics
+    with ServerThread(app) as server:
+        r = httpx.post(f"{server.url}/works/{ZERO}", json={"threshold": NEVER}, timeout=60)
+        assert r.status_code == 504
+        assert "no work found within 0.5 s" in r.json()["error"]
+        assert metrics.value("solver_searches_total", outcome="timeout") == 1
+        assert metrics.value("solver_device_busy", device=devices[0].name) == 0
+        # The device serves again (an easy work: this server gives up after 0.5 s).
+        easy = 2**64 // 2**10 - 1
+        r = httpx.post(f"{server.url}/works/{target(6)}", json={"threshold": easy}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert_work(r.json(), target(6), easy)
