@@ -18,9 +18,9 @@ from pathlib import Path
 import httpx
 import pytest
 from google.cloud import pubsub_v1
-from tests.emulator import PROJECT, free_port
 
 from atto_work.receiver import Callback, CallbackReceiver
+from tests.emulator import PROJECT, free_port
 from tests.pipeline.fakes import ThreadServer, TinyWorker
 from tests.pipeline.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
