@@ -129,9 +129,16 @@ def test_adapter_sigterm_drains_running_requests_and_returns_the_rest(
     assert sorted(set(worker.calls)) == sorted(h.hex().upper() for h in hashes)
 
 
-def test_request_command_against_up(tmp_path: Path) -> None:
-    up = Component("up", ["up"], free_port(), child_env({"MESSAGING": "memory"}), tmp_path,
-                   probe="/adapter/ready")
+@pytest.mark.parametrize("messaging", ["memory", "pubsub"])
+def test_request_command_against_up(messaging: str, request: pytest.FixtureRequest,
+                                    tmp_path: Path) -> None:
+    env = child_env({"MESSAGING": "memory"})
+    args = ["up"]
+    if messaging == "pubsub":  # the same single process, on the emulator, with names of its own
+        emulator = request.getfixturevalue("pubsub_emulator")
+        env = Stack(emulator, tmp_path).env
+        args += ["--messaging", "pubsub"]
+    up = Component("up", args, free_port(), env, tmp_path, probe="/adapter/ready")
     up.start()
     try:
         target = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
