@@ -166,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sequential", type=int, default=100, help="requests per latency run")
     parser.add_argument("--intake-seconds", type=float, default=10.0)
     parser.add_argument("--no-pubsub", action="store_true", help="skip the emulator stack")
+    parser.add_argument("--outstanding", type=int, action="append", default=[],
+                        help="also run the Pub/Sub stack with this "
+                        "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT (repeatable)")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.sequential, args.intake_seconds = 50, 20, 2.0
@@ -202,14 +205,20 @@ def main(argv: list[str] | None = None) -> int:
         server.join(10)
 
     if not args.no_pubsub:
-        with PubSubEmulator() as emulator, Stack(emulator.host, logs,
-                                                 env={"LOG_LEVEL": "WARNING"}) as stack:
-            pipelines.append(asyncio.run(pipeline("multi-process, Pub/Sub emulator",
-                                                  stack.coordinator.url, args.n, args.sequential, 20)))
-            print(f"pubsub: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
-            stack.adapter.terminate()  # intake only: the requests are not solved
-            intakes["coordinator, Pub/Sub emulator"] = asyncio.run(
-                intake(stack.coordinator.port, args.intake_seconds))
+        with PubSubEmulator() as emulator:
+            with Stack(emulator.host, logs, env={"LOG_LEVEL": "WARNING"}) as stack:
+                pipelines.append(asyncio.run(pipeline("multi-process, Pub/Sub emulator",
+                                                      stack.coordinator.url, args.n, args.sequential, 20)))
+                print(f"pubsub: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
+                stack.adapter.terminate()  # intake only: the requests are not solved
+                intakes["coordinator, Pub/Sub emulator"] = asyncio.run(
+                    intake(stack.coordinator.port, args.intake_seconds))
+            for held in args.outstanding:
+                env = {"LOG_LEVEL": "WARNING", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT": str(held)}
+                with Stack(emulator.host, logs, env=env) as stack:
+                    pipelines.append(asyncio.run(pipeline(
+                        f"multi-process, Pub/Sub emulator, {held} outstanding",
+                        stack.coordinator.url, args.n, args.sequential, 30 + held)))
 
     print(report(worker, pipelines, intakes))
     print(f"\n(n={args.n}, sequential={args.sequential}, intake {args.intake_seconds:g} s; logs in {logs})")
