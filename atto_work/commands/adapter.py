@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from atto_work.commands import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -13,8 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "PUBSUB_WORK_GENERATED_TOPIC, WORKER_URL, WORKER_TIMEOUT_SECONDS, "
         "ADAPTER_SHUTDOWN_GRACE_SECONDS).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="probe bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8091, help="probe port (default 8091)")
+    options.add_bind_options(parser, 8091, what="probe port")
     parser.set_defaults(func=run)
 
 

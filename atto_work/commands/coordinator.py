@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from atto_work.commands import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -12,8 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(PUBSUB_PROJECT_ID, PUBSUB_WORK_REQUESTED_TOPIC, PUBSUB_WORK_GENERATED_SUBSCRIPTION, "
         "CALLBACK_*, COORDINATOR_*).",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    options.add_bind_options(parser, 8080)
     parser.set_defaults(func=run)
 
 

@@ -11,6 +11,8 @@ import argparse
 import sys
 from datetime import UTC, datetime
 
+from atto_work.commands import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -18,8 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run coordinator, worker adapter and worker server in one process. "
         "The worker server is also reachable under /solver, the adapter's probes under /adapter.",
     )
-    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    options.add_bind_options(parser, 8080)
     parser.add_argument("--messaging", choices=("memory", "pubsub"), default="memory",
                         help="in-process broker (default) or Google Pub/Sub / its emulator")
     parser.set_defaults(func=lambda args: run(parser, args))
