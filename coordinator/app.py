@@ -62,6 +62,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.broker = the_broker
+    app.state.sender = the_sender
     app.state.requested_topic = settings.pubsub_work_requested_topic
     install_error_handlers(app)
     app.add_middleware(RequestLimits)

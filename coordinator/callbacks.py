@@ -1,8 +1,10 @@
 """Sending one callback: ``POST <callbackUrl>`` with ``{"hash", "work"}``.
 
-``CallbackSender`` is the single place a client-chosen URL is contacted, kept small so that policy
-can be layered on it by subclassing: ``prepare`` decides where the request goes and with which
-headers (the hook for an address policy or a signature), ``send`` does the POST. Redirects are never
+``CallbackSender`` is the single place a client-chosen URL is judged and contacted, kept small so
+that policy can be layered on it by subclassing: ``admit`` runs at intake, before anything is
+queued (refuse a URL there and the client gets a 400); ``prepare`` runs before each delivery and
+decides where the request goes and with which headers (the hook for an address policy checked
+again at delivery, or a signature); ``send`` does the POST. Redirects are never
 followed (a 3xx is a failure), the response body is read only up to ``MAX_RESPONSE_BYTES`` and every
 phase has a timeout.
 """
@@ -35,6 +37,9 @@ class CallbackSender:
     @staticmethod
     def body(hash: str, work: str) -> bytes:
         return json.dumps({"hash": hash, "work": work}, separators=(",", ":")).encode()
+
+    async def admit(self, url: str) -> None:
+        """Called at intake with an absolute http(s) URL; raise ``ValueError`` to refuse it (400)."""
 
     async def prepare(self, url: str, body: bytes) -> tuple[str, dict[str, str]]:
         """The URL to POST to and the headers to send; raise ``CallbackFailed`` to refuse."""

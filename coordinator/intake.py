@@ -92,6 +92,7 @@ def create_router(max_clock_skew: float) -> APIRouter:
             timestamp = parse_timestamp(body.timestamp)
             check_not_future(timestamp, max_clock_skew)
             limit = threshold(parse_network(body.network), timestamp)
+            await request.app.state.sender.admit(body.callback)
         except ValueError as exc:
             _REJECTED.inc()
             return error(400, str(exc))

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from coordinator import CoordinatorSettings, create_app
+from coordinator.callbacks import CallbackSender
 from messaging import WorkRequested
 from messaging.memory import MemoryBroker
 from work import Network, threshold
@@ -65,6 +66,8 @@ BAD_INPUTS = [
     ("callback empty", HASH, _with(callback=""), 400, "callback"),
     ("callback not a string", HASH, _with(callback=["http://example.com"]), 400, "callback"),
     ("callback missing", HASH, _with(callback=_MISSING), 400, "callback"),
+    ("callback refused by the sender's policy", HASH, _with(callback="http://forbidden.test/cb"), 400,
+     "not allowed"),
     ("body not JSON", HASH, b"{\"network\": ", 400, "JSON"),
     ("body a JSON array", HASH, b"[]", 400, ""),
     ("body JSON null", HASH, b"null", 400, ""),
@@ -73,11 +76,20 @@ BAD_INPUTS = [
 ]
 
 
+class RefusingSender(CallbackSender):
+    """A policy layered on the sender: what the intake does when ``admit`` refuses a URL."""
+
+    async def admit(self, url: str) -> None:
+        if "forbidden" in url:
+            raise ValueError("callback host is not allowed")
+
+
 @pytest.fixture
 async def service() -> AsyncIterator[tuple[httpx.AsyncClient, MemoryBroker]]:
     broker = MemoryBroker()
     await broker.declare("work-requested", PROBE)
-    app = create_app(CoordinatorSettings(messaging="memory"), broker=broker)
+    app = create_app(CoordinatorSettings(messaging="memory"), broker=broker,
+                     sender=RefusingSender(timeout=1))
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://coordinator") as client:

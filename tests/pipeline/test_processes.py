@@ -146,6 +146,10 @@ def test_request_command_against_up(messaging: str, request: pytest.FixtureReque
             [sys.executable, "-m", "atto_work", "request", target, "--network", "LOCAL",
              "--coordinator", up.url, "--timeout", "60"],
             env=child_env(), capture_output=True, text=True, timeout=90)
+        refused = subprocess.run(
+            [sys.executable, "-m", "atto_work", "request", target, "--network", "LOCAL",
+             "--timestamp", "2023-12-31T23:59:59Z", "--coordinator", up.url],
+            env=child_env(), capture_output=True, text=True, timeout=90)
         banner = up.log()
     finally:
         up.terminate()
@@ -155,6 +159,7 @@ def test_request_command_against_up(messaging: str, request: pytest.FixtureReque
     limit = threshold(Network.LOCAL, datetime.now(UTC))
     assert match.group(2) == target
     assert difficulty(parse_work(match.group(1)), parse_target(target)) <= limit
+    assert refused.returncode == 2 and "before 2024" in refused.stderr, refused.stderr
     assert f"listening on {up.url}" in banner
     assert f"curl -i -X POST {up.url}/works/" in banner
 
