@@ -1,14 +1,30 @@
-"""``atto-work coordinator``: placeholder until its issue lands."""
+"""``atto-work coordinator``: the REST intake and callback delivery, on Pub/Sub."""
 
 from __future__ import annotations
 
 import argparse
 
+from atto_work.commands import options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("coordinator", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "coordinator", help="run the coordinator (POST /works/{hash} -> queue -> callback)",
+        description="Run the work coordinator. Settings come from the environment "
+        "(PUBSUB_PROJECT_ID, PUBSUB_WORK_REQUESTED_TOPIC, PUBSUB_WORK_GENERATED_SUBSCRIPTION, "
+        "CALLBACK_*, COORDINATOR_*).",
+    )
+    options.add_bind_options(parser, 8080)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise SystemExit("atto-work coordinator: not built yet")
+    from atto_work.serving import require_shared_broker, serve
+    from common.logs import setup_logging
+    from common.settings import load_settings
+    from coordinator import CoordinatorSettings, create_app
+
+    setup_logging()
+    settings = load_settings(CoordinatorSettings)
+    require_shared_broker(settings, "coordinator")
+    return serve(create_app(settings), args.host, args.port)

@@ -65,3 +65,9 @@ def resolve_threshold(parser: argparse.ArgumentParser, args: argparse.Namespace,
     except WorkError as exc:
         parser.error(str(exc))
         raise  # unreachable: parser.error exits
+
+
+def add_bind_options(parser: argparse.ArgumentParser, port: int, what: str = "port") -> None:
+    """``--host`` (default loopback; containers pass 0.0.0.0) and ``--port``."""
+    parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=port, help=f"{what} (default {port})")

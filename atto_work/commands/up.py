@@ -1,14 +1,76 @@
-"""``atto-work up``: placeholder until its issue lands."""
+"""``atto-work up``: coordinator, worker adapter and worker server in one process.
+
+The embedded default: the in-process broker, the best device the worker server finds, the
+coordinator on ``--host``/``--port``. ``--messaging pubsub`` runs the same three against Pub/Sub
+(``PUBSUB_PROJECT_ID``, and ``PUBSUB_EMULATOR_HOST`` for the emulator).
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from datetime import UTC, datetime
+
+from atto_work.commands import options
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("up", help="(not built yet)")
-    parser.set_defaults(func=run)
+    parser = subparsers.add_parser(
+        "up", help="run the whole service in one process (the quick start)",
+        description="Run coordinator, worker adapter and worker server in one process. "
+        "The worker server is also reachable under /solver, the adapter's probes under /adapter.",
+    )
+    options.add_bind_options(parser, 8080)
+    parser.add_argument("--messaging", choices=("memory", "pubsub"), default="memory",
+                        help="in-process broker (default) or Google Pub/Sub / its emulator")
+    parser.set_defaults(func=lambda args: run(parser, args))
 
 
-def run(args: argparse.Namespace) -> int:
-    raise SystemExit("atto-work up: not built yet")
+def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from atto_work.embedded import create_stack_app
+    from atto_work.serving import serve
+    from common.logs import setup_logging
+    from common.settings import load_settings
+    from coordinator import CoordinatorSettings
+    from messaging import create_broker
+    from solver.api import create_app as create_worker_app
+    from solver.settings import SolverSettings
+    from worker_adapter import AdapterSettings
+
+    setup_logging()
+    coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging)
+    # The adapter reaches the worker server in-process; the URL only names it in logs.
+    adapter_settings = load_settings(AdapterSettings, messaging=args.messaging,
+                                     worker_url="http://in-process-solver")
+    if args.messaging == "pubsub" and not coordinator_settings.pubsub_project_id:
+        parser.error("--messaging pubsub needs PUBSUB_PROJECT_ID (and PUBSUB_EMULATOR_HOST "
+                     "for the emulator)")
+    # One broker for all three; its redelivery bounds are the callback retry bounds (they default
+    # to MESSAGING_RETRY_*), since callbacks are what a client waits on.
+    broker = create_broker(coordinator_settings.broker_settings())
+    worker_app = create_worker_app(load_settings(SolverSettings))
+    base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+
+    def banner() -> None:
+        print(_banner(base, args.messaging), file=sys.stderr, flush=True)
+
+    app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner)
+    return serve(app, args.host, args.port)
+
+
+def _banner(base: str, messaging: str) -> str:
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    target = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
+    broker = "in-process broker" if messaging == "memory" else "Google Pub/Sub"
+    return (
+        f"atto-work up: listening on {base} (coordinator, worker adapter and worker server, "
+        f"{broker})\n"
+        f"  worker server: {base}/solver/ready   adapter: {base}/adapter/ready   "
+        f"metrics: {base}/metrics\n"
+        "  Try it (waits for the callback and checks the work):\n"
+        f"    atto-work request {target} --network LOCAL --coordinator {base}\n"
+        "  or with curl (the work is POSTed to your callback URL):\n"
+        f"    curl -i -X POST {base}/works/{target} -H 'Content-Type: application/json' \\\n"
+        f"      -d '{{\"network\": \"LOCAL\", \"timestamp\": \"{now}\", "
+        "\"callback\": \"http://127.0.0.1:9000/callback\"}'"
+    )

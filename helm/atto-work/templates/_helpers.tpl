@@ -100,6 +100,8 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.pubsub.retryMinSeconds | quote }}
 - name: MESSAGING_RETRY_MAX_SECONDS
   value: {{ .Values.pubsub.retryMaxSeconds | quote }}
+- name: PUBSUB_PUBLISH_TIMEOUT_SECONDS
+  value: {{ .Values.pubsub.publishTimeoutSeconds | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logging.level | quote }}
 - name: LOG_FORMAT

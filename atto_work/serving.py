@@ -1,0 +1,37 @@
+"""What the service subcommands share: refusing a broker that cannot work, and serving an app."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import uvicorn
+
+from messaging import MessagingSettings
+
+
+def require_shared_broker(settings: MessagingSettings, role: str) -> None:
+    """Exit 2, saying why, when a service started on its own would use the in-process broker."""
+    if settings.backend != "memory":
+        return
+    print(
+        f"atto-work {role}: the in-process broker (MESSAGING=memory, the default while "
+        "PUBSUB_PROJECT_ID is unset) exists only inside one process, so a "
+        f"{role} started alone could never exchange messages with the other services.\n"
+        "  Either run everything in one process:  atto-work up\n"
+        "  or use Pub/Sub: set PUBSUB_PROJECT_ID (and PUBSUB_EMULATOR_HOST=127.0.0.1:8085 for "
+        "the emulator, after `atto-work pubsub-init`).",
+        file=sys.stderr,
+    )
+    raise SystemExit(2)
+
+
+def serve(app: object, host: str, port: int) -> int:
+    """Run ``app`` until SIGINT/SIGTERM; uvicorn then runs the app's lifespan shutdown (the drain).
+
+    Our own logging is kept (``log_config=None``) and the access log is off: one line per request
+    would cost more than the intake itself; so would httpx's line per outgoing request."""
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,  # type: ignore[arg-type]
+                timeout_graceful_shutdown=5)
+    return 0

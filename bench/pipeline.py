@@ -1,0 +1,240 @@
+"""Pipeline benchmark: N LOCAL works through ``atto-work up`` and through the multi-process Pub/Sub
+stack (emulator, coordinator, adapter, worker server as processes), beside the worker server alone,
+plus the coordinator's intake rate.
+
+    python -m bench.pipeline --quick          # a minute on a small machine; validates the script
+    python -m bench.pipeline -n 500           # the README figures
+
+For each setup:
+- throughput: N requests sent at once; works/s = N / (last answer - first send);
+- latency: requests one at a time, send -> answer (callback for the pipelines), p50 and p99;
+- efficiency = pipeline works/s / worker-server works/s; added p50 = pipeline p50 - worker p50;
+- intake: ``POST /works`` answered per second by a coordinator (in-process broker, and Pub/Sub),
+  from a lean keep-alive client (``bench.loadgen``) on the same machine.
+Every callback's work is checked with ``work.difficulty``. Nothing leaves 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from atto_work.receiver import CallbackReceiver
+from bench.loadgen import build_request, hammer
+from tests.emulator import PubSubEmulator, free_port
+from tests.pipeline.stack import Component, Stack, child_env
+from work import Network, difficulty, parse_target, parse_work, threshold
+
+
+@dataclass
+class Result:
+    name: str
+    works_per_second: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def targets(count: int, salt: int) -> list[bytes]:
+    return [(salt * 1_000_003 + i).to_bytes(32, "big") for i in range(count)]
+
+
+def check(target: bytes, work_hex: object, limit: int) -> None:
+    if difficulty(parse_work(work_hex), target) > limit:
+        raise SystemExit(f"invalid work {work_hex} for {target.hex()}")
+
+
+# --- the worker server alone ----------------------------------------------------------------------
+
+async def worker_alone(url: str, count: int, sequential: int, limit: int) -> Result:
+    result = Result("worker server alone")
+    async with httpx.AsyncClient(base_url=url, timeout=300, trust_env=False,
+                                 limits=httpx.Limits(max_connections=None)) as client:
+        async def one(target: bytes) -> float:
+            started = time.perf_counter()
+            answer = await client.post(f"/works/{target.hex()}", json={"threshold": str(limit)})
+            answer.raise_for_status()
+            check(target, answer.json()["work"], limit)
+            return time.perf_counter() - started
+
+        await one(targets(1, 99)[0])  # warm-up
+        started = time.perf_counter()
+        await asyncio.gather(*(one(t) for t in targets(count, 1)))
+        result.works_per_second = count / (time.perf_counter() - started)
+        for target in targets(sequential, 2):
+            result.latencies.append(await one(target))
+    return result
+
+
+# --- a pipeline (coordinator URL + callbacks) -----------------------------------------------------
+
+async def pipeline(name: str, url: str, count: int, sequential: int, salt: int) -> Result:
+    result = Result(name)
+    now = datetime.now(UTC)
+    limit = threshold(Network.LOCAL, now)
+    with CallbackReceiver() as receiver:
+        body = {"network": "LOCAL", "timestamp": now.isoformat(), "callback": receiver.url}
+        async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False,
+                                     limits=httpx.Limits(max_connections=64)) as client:
+            async def send(target: bytes) -> float:
+                started = time.perf_counter()
+                answer = await client.post(f"/works/{target.hex()}", json=body)
+                if answer.status_code != 202:
+                    raise SystemExit(f"{name}: {answer.status_code} {answer.text}")
+                return started
+
+            async def collect(batch: list[bytes]) -> dict:
+                wanted = [t.hex().upper() for t in batch]
+                got = await asyncio.to_thread(receiver.wait_for_hashes, wanted, 300)
+                if len(got) < len(wanted):
+                    raise SystemExit(f"{name}: only {len(got)} of {len(wanted)} callbacks")
+                return got
+
+            warm = targets(1, salt + 99)
+            await send(warm[0])
+            await collect(warm)
+            batch = targets(count, salt + 1)
+            sent = await asyncio.gather(*(send(t) for t in batch))
+            callbacks = (await collect(batch)).values()
+            result.works_per_second = count / (max(c.received_at for c in callbacks) - min(sent))
+            for target in targets(sequential, salt + 2):
+                started = await send(target)
+                [callback] = (await collect([target])).values()
+                result.latencies.append(callback.received_at - started)
+            for callback in receiver.callbacks:
+                check(parse_target(callback.body["hash"]), callback.body["work"], limit)
+    return result
+
+
+# --- intake --------------------------------------------------------------------------------------
+
+def intake_server(port: int) -> None:
+    """A coordinator on the in-process broker whose WorkRequested are consumed and dropped."""
+    import logging
+
+    import uvicorn
+
+    from coordinator import CoordinatorSettings, create_app
+    from messaging.memory import MemoryBroker
+
+    logging.disable(logging.WARNING)
+    broker = MemoryBroker()
+    app = create_app(CoordinatorSettings(messaging="memory"), broker=broker)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+
+
+async def intake(url_port: int, seconds: float, connections: int = 32) -> tuple[float, dict[int, int]]:
+    now = datetime.now(UTC).isoformat()
+    body = {"network": "LOCAL", "timestamp": now, "callback": "http://127.0.0.1:9/cb"}
+    requests = [build_request("127.0.0.1", url_port, t.hex(), body) for t in targets(512, 7)]
+    rate, statuses = await hammer("127.0.0.1", url_port, requests, connections, seconds)
+    return rate, dict(statuses)
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[float, dict]]) -> str:
+    lines = ["| setup | works/s | efficiency | p50 latency (ms) | p99 latency (ms) | added p50 (ms) |",
+             "|---|---|---|---|---|---|"]
+    base50 = worker.percentile(0.5)
+    for r in [worker, *pipelines]:
+        eff = r.works_per_second / worker.works_per_second
+        added = "-" if r is worker else f"{(r.percentile(0.5) - base50) * 1000:.1f}"
+        lines.append(f"| {r.name} | {r.works_per_second:.1f} | {eff:.2f} | "
+                     f"{r.percentile(0.5) * 1000:.1f} | {r.percentile(0.99) * 1000:.1f} | {added} |")
+    lines.append("")
+    for name, (rate, statuses) in intakes.items():
+        lines.append(f"intake ({name}): {rate:,.0f} POST /works per second, statuses {statuses}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small N, short intake (validation)")
+    parser.add_argument("-n", type=int, default=500, help="requests per throughput run")
+    parser.add_argument("--sequential", type=int, default=100, help="requests per latency run")
+    parser.add_argument("--intake-seconds", type=float, default=10.0)
+    parser.add_argument("--no-pubsub", action="store_true", help="skip the emulator stack")
+    parser.add_argument("--outstanding", type=int, action="append", default=[],
+                        help="also run the Pub/Sub stack with this "
+                        "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT (repeatable)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.n, args.sequential, args.intake_seconds = 50, 20, 2.0
+    limit = threshold(Network.LOCAL, datetime.now(UTC))
+    logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    env = child_env({"LOG_LEVEL": "WARNING"})
+    pipelines: list[Result] = []
+    intakes: dict[str, tuple[float, dict]] = {}
+
+    solver = Component("solver", ["solver"], free_port(), env, logs).start()
+    try:
+        worker = asyncio.run(worker_alone(solver.url, args.n, args.sequential, limit))
+    finally:
+        solver.terminate()
+    print(f"worker server alone: {worker.works_per_second:.1f} works/s", file=sys.stderr)
+
+    up = Component("up", ["up"], free_port(), child_env({"MESSAGING": "memory", "LOG_LEVEL": "WARNING"}),
+                   logs, probe="/adapter/ready").start()
+    try:
+        pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n,
+                                              args.sequential, 10)))
+    finally:
+        up.terminate()
+    print(f"up: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
+
+    port = free_port()
+    server = multiprocessing.get_context("spawn").Process(target=intake_server, args=(port,))
+    server.start()
+    try:
+        _wait_http(port)
+        intakes["coordinator, in-process broker"] = asyncio.run(intake(port, args.intake_seconds))
+    finally:
+        server.terminate()
+        server.join(10)
+
+    if not args.no_pubsub:
+        with PubSubEmulator() as emulator:
+            with Stack(emulator.host, logs, env={"LOG_LEVEL": "WARNING"}) as stack:
+                pipelines.append(asyncio.run(pipeline("multi-process, Pub/Sub emulator",
+                                                      stack.coordinator.url, args.n, args.sequential, 20)))
+                print(f"pubsub: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
+                stack.adapter.terminate()  # intake only: the requests are not solved
+                intakes["coordinator, Pub/Sub emulator"] = asyncio.run(
+                    intake(stack.coordinator.port, args.intake_seconds))
+            for held in args.outstanding:
+                env = {"LOG_LEVEL": "WARNING", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT": str(held)}
+                with Stack(emulator.host, logs, env=env) as stack:
+                    pipelines.append(asyncio.run(pipeline(
+                        f"multi-process, Pub/Sub emulator, {held} outstanding",
+                        stack.coordinator.url, args.n, args.sequential, 30 + held)))
+
+    print(report(worker, pipelines, intakes))
+    print(f"\n(n={args.n}, sequential={args.sequential}, intake {args.intake_seconds:g} s; logs in {logs})")
+    return 0
+
+
+def _wait_http(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1, trust_env=False).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    raise SystemExit("intake coordinator did not start")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

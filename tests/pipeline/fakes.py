@@ -1,0 +1,117 @@
+"""Test-only stand-ins for one piece at a time: a tiny worker server speaking the worker-server HTTP
+contract (``POST /works/{hash}`` with ``{"threshold"}`` -> ``{"work"}``), honest or lying.
+
+The honest one searches with ``hashlib`` (LOCAL works take ~4e4 hashes, a few ms to 100 ms);
+the lying one returns a work that does not meet the threshold. Both count their calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
+
+from work import difficulty, format_work, parse_target, parse_threshold
+
+
+def search(target: bytes, threshold: int) -> bytes:
+    nonce = random.getrandbits(64)
+    while True:
+        work = nonce.to_bytes(8, "little")
+        if difficulty(work, target) <= threshold:
+            return work
+        nonce = (nonce + 1) % 2**64
+
+
+def invalid_work(target: bytes, threshold: int) -> bytes:
+    nonce = 0
+    while True:
+        work = nonce.to_bytes(8, "little")
+        if difficulty(work, target) > threshold:
+            return work
+        nonce += 1
+
+
+@dataclass
+class TinyWorker:
+    lying: bool = False
+    capacity: int = 2
+    #: Seconds each call waits before answering (to keep requests in flight, e.g. for drain tests).
+    delay: float = 0.0
+    calls: list[str] = field(default_factory=list)
+    finished: list[str] = field(default_factory=list)
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+
+        @app.post("/works/{hash}")
+        async def solve(hash: str, request: Request) -> JSONResponse:
+            target = parse_target(hash)
+            limit = parse_threshold((await request.json())["threshold"])
+            self.calls.append(hash)
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            make = invalid_work if self.lying else search
+            work = await asyncio.to_thread(make, target, limit)
+            self.finished.append(hash)
+            return JSONResponse({"work": format_work(work)})
+
+        @app.get("/health")
+        async def health() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/ready")
+        async def ready() -> dict[str, object]:
+            return {"ready": True, "capacity": self.capacity}
+
+        return app
+
+
+@asynccontextmanager
+async def serve(app: ASGIApp) -> AsyncIterator[str]:
+    """Run ``app`` (lifespan included) with uvicorn on a free loopback port in this event loop."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()  # raises what stopped it
+            raise RuntimeError("uvicorn stopped before it started")
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+class ThreadServer:
+    """Run ``app`` with uvicorn on a free loopback port in a background thread (for a test-only
+    server that real processes under test call, while the test itself blocks on them)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
+        self._thread = threading.Thread(target=self._server.run, name="thread-server", daemon=True)
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("test server stopped before it started")
+            time.sleep(0.01)
+        return f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)

@@ -1,0 +1,54 @@
+"""End to end in one process: coordinator, adapter and the real worker server wired as
+``atto-work up`` wires them (memory broker), requests over real HTTP, callbacks over real HTTP to a
+loopback receiver, every work checked with ``work.difficulty``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import httpx
+
+from atto_work.embedded import create_stack_app
+from atto_work.receiver import CallbackReceiver
+from coordinator import CoordinatorSettings
+from messaging.memory import MemoryBroker
+from tests.pipeline.fakes import serve
+from tests.pipeline.stack import real_worker_app
+from work import Network, difficulty, parse_target, parse_work, threshold
+from worker_adapter import AdapterSettings
+
+COUNT = 20
+
+
+async def test_requests_in_callbacks_out_with_valid_works() -> None:
+    broker = MemoryBroker(retry_min_seconds=0.05, retry_max_seconds=0.5)
+    app = create_stack_app(
+        CoordinatorSettings(messaging="memory"),
+        AdapterSettings(messaging="memory", worker_url="http://in-process-solver"),
+        real_worker_app(),
+        broker,
+    )
+    now = datetime.now(UTC)
+    expected = threshold(Network.LOCAL, now)
+    hashes = [bytes([i]) * 32 for i in range(1, COUNT + 1)]
+    with CallbackReceiver() as receiver:
+        async with serve(app) as base, httpx.AsyncClient(base_url=base) as client:
+            answers = await asyncio.gather(*(
+                client.post(f"/works/{h.hex()}", json={
+                    "network": "LOCAL", "timestamp": now.isoformat(), "callback": receiver.url})
+                for h in hashes))
+            assert [a.status_code for a in answers] == [202] * COUNT
+            assert {a.json()["threshold"] for a in answers} == {expected}
+            callbacks = await asyncio.to_thread(
+                receiver.wait_for_hashes, [h.hex().upper() for h in hashes], 60)
+            ready = await client.get("/ready")
+            assert ready.status_code == 200
+            assert (await client.get("/adapter/ready")).status_code == 200
+            metrics = (await client.get("/metrics")).text
+            assert 'coordinator_results_total{outcome="delivered"}' in metrics
+            assert 'adapter_messages_total{outcome="solved"}' in metrics
+    assert len(callbacks) == COUNT
+    got = {hash_hex: c.body["work"] for hash_hex, c in callbacks.items()}
+    for hash_hex, work_hex in got.items():
+        assert difficulty(parse_work(work_hex), parse_target(hash_hex)) <= expected

@@ -1,0 +1,7 @@
+"""The worker adapter: WorkRequested from the queue -> the worker server -> WorkGenerated to the queue."""
+
+from worker_adapter.adapter import Adapter
+from worker_adapter.app import create_app
+from worker_adapter.settings import AdapterSettings
+
+__all__ = ["Adapter", "AdapterSettings", "create_app"]
