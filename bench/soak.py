@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from atto_work.receiver import CallbackReceiver  # noqa: E402
-
 from work import Network, difficulty, parse_target, parse_work, threshold  # noqa: E402
 
 

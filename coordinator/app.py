@@ -9,6 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from common.http import RequestLimits, add_probes, install_error_handlers
+from coordinator.auth import ApiKeyGuard
+from coordinator.callback_policy import CallbackPolicy
+from coordinator.callback_transport import GuardedCallbackSender
 from coordinator.callbacks import CallbackSender
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
@@ -28,7 +31,8 @@ def create_app(
     replaces the default callback sender (a policy-enforcing subclass, or a test transport)."""
     owns_broker = broker is None
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
-    the_sender = sender or CallbackSender(settings.callback_timeout_seconds)
+    the_sender = sender or GuardedCallbackSender(
+        settings.callback_timeout_seconds, CallbackPolicy(settings.allowed_networks), settings.signing_secret)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -66,7 +70,8 @@ def create_app(
     app.state.requested_topic = settings.pubsub_work_requested_topic
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
-    app.include_router(create_router(settings.coordinator_max_clock_skew_seconds))
+    guard = ApiKeyGuard(settings.api_keys, settings.coordinator_rate_limit)
+    app.include_router(create_router(settings.coordinator_max_clock_skew_seconds, guard))
 
     async def ready() -> dict[str, object]:
         return {"broker": await the_broker.ping()}

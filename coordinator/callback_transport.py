@@ -92,22 +92,27 @@ class CallbackRejected(CallbackFailed):
 class GuardedCallbackSender(CallbackSender):
     """``CallbackSender`` with the SSRF policy on every connection and, with a secret, a signature.
 
-    The URL's form is checked before anything else; its addresses are checked inside the connection
-    (``PinnedNetworkBackend``). A refusal raises ``CallbackRejected``; a host that does not resolve
-    now raises a plain ``CallbackFailed`` (retried: DNS may come back).
+    At intake (``admit``) the URL and all its addresses are checked. At delivery the form is checked
+    again before anything else, and the addresses inside the connection (``PinnedNetworkBackend``).
+    A refusal raises ``CallbackRejected``; a host that does not resolve now raises a plain
+    ``CallbackFailed`` (retried: DNS may come back).
     """
 
     def __init__(self, timeout: float, policy: CallbackPolicy, secret: str | None = None,
                  verify: ssl.SSLContext | bool = True) -> None:
         limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
         super().__init__(timeout, transport=pinned_transport(policy, verify=verify, limits=limits))
-        self._policy = policy
+        self.policy = policy
         self._secret = secret
+
+    async def admit(self, url: str) -> None:
+        """At intake: the form and every address the host resolves to (a ValueError is a 400)."""
+        await self.policy.check(url)
 
     async def prepare(self, url: str, body: bytes) -> tuple[str, dict[str, str]]:
         target, headers = await super().prepare(url, body)
         try:
-            self._policy.check_url(target)
+            self.policy.check_url(target)
         except CallbackRefused as exc:
             raise CallbackRejected(str(exc)) from None
         return target, {**headers, **signature_headers(self._secret, body)}

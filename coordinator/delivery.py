@@ -18,6 +18,7 @@ import logging
 import time
 from datetime import UTC, datetime
 
+from coordinator.callback_transport import CallbackRejected
 from coordinator.callbacks import CallbackFailed, CallbackSender
 from coordinator.metrics import CALLBACK_SECONDS, RESULT_AGE_SECONDS, RESULTS
 from messaging import Broker, Message, MessageError, WorkGenerated
@@ -53,6 +54,11 @@ class ResultDelivery:
         started = time.perf_counter()
         try:
             await self._sender.send(result.callback_url, result.hash, format_work(result.work))
+        except CallbackRejected as exc:
+            # The address policy refused it (it may have changed since intake): never retried.
+            RESULTS.labels("refused").inc()
+            log.error("callback refused by the address policy, result dropped: %s", exc, extra=context)
+            return
         except CallbackFailed as exc:
             CALLBACK_SECONDS.observe(time.perf_counter() - started)
             self._give_up_or_retry(message, exc, context)

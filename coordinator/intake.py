@@ -11,11 +11,12 @@ import logging
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from common.http import error
+from coordinator.auth import ApiKeyGuard
 from coordinator.metrics import REQUESTS
 from messaging import BrokerUnavailable, WorkRequested
 from work import check_not_future, parse_network, parse_target, parse_timestamp, threshold
@@ -68,7 +69,7 @@ class WorkAccepted(BaseModel):
     threshold: int = Field(description="the threshold the work will meet, unsigned 64-bit")
 
 
-def create_router(max_clock_skew: float) -> APIRouter:
+def create_router(max_clock_skew: float, guard: ApiKeyGuard | None = None) -> APIRouter:
     router = APIRouter()
 
     @router.post(
@@ -76,9 +77,14 @@ def create_router(max_clock_skew: float) -> APIRouter:
         status_code=202,
         response_model=WorkAccepted,
         summary="Request a work; it is POSTed to the callback URL when found",
+        dependencies=[Depends(guard or ApiKeyGuard())],
         responses={
-            400: {"description": "bad hash, network, timestamp, callback or JSON"},
+            400: {"description": "bad hash, network, timestamp, callback (form, or an address "
+                                 "that is not allowed) or JSON"},
+            401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
             413: {"description": "body larger than 4 KiB"},
+            414: {"description": "URL longer than 2,048 characters"},
+            429: {"description": "over COORDINATOR_RATE_LIMIT; retry after Retry-After"},
             503: {"description": "the queue cannot take the request now; retry after Retry-After"},
         },
     )

@@ -12,7 +12,8 @@ REQUESTS = Counter(
 RESULTS = Counter(
     "coordinator_results_total",
     "WorkGenerated messages by outcome: delivered, retried (callback failed, nacked), "
-    "dropped (callback failed past CALLBACK_MAX_AGE), invalid_work (re-queued), malformed",
+    "dropped (callback failed past CALLBACK_MAX_AGE), refused (callback address not allowed), "
+    "invalid_work (re-queued), malformed",
     ["outcome"],
 )
 CALLBACK_SECONDS = Histogram(

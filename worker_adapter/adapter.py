@@ -170,8 +170,9 @@ class Adapter:
             raise WorkerFailed(f"unusable answer {response.text[:200]!r}: {exc}") from None
 
     def worker_headers(self) -> dict[str, str]:
-        """Extra headers of every worker-server call (the hook for a worker token)."""
-        return {}
+        """Extra headers of every worker-server call: the SOLVER_TOKEN, when set."""
+        token = self.settings.solver_token
+        return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
     # 3. stop ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 from fastapi import FastAPI
 
-from common.http import add_probes, install_error_handlers
+from common.http import RequestLimits, add_probes, install_error_handlers
 from messaging import Broker, create_broker
 from worker_adapter.adapter import Adapter
 from worker_adapter.settings import AdapterSettings
@@ -42,6 +42,7 @@ def create_app(
     app = FastAPI(title="atto-work worker adapter", version="0.1.0", lifespan=lifespan)
     app.state.adapter = adapter
     install_error_handlers(app)
+    app.add_middleware(RequestLimits)
 
     async def ready() -> dict[str, object]:
         return {"broker": await the_broker.ping(), "worker": await adapter.worker_ready(),

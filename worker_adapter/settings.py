@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import NonNegativeFloat, PositiveFloat
+from pydantic import NonNegativeFloat, PositiveFloat, SecretStr
 
 from messaging import MessagingSettings
 
@@ -16,6 +16,8 @@ class AdapterSettings(MessagingSettings):
     pubsub_work_generated_topic: str = "work-generated"
     #: The worker server (``atto-work solver``).
     worker_url: str = "http://127.0.0.1:8090"
+    #: Sent as ``Authorization: Bearer <token>`` to the worker server (which requires it when set).
+    solver_token: SecretStr | None = None
     #: Longest wait for one work; size it from the p99 solve time (4.6x the mean) of your hardware.
     worker_timeout_seconds: PositiveFloat = 300.0
     #: On SIGTERM, how long running requests may take to finish before they are nacked.

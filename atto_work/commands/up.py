@@ -8,10 +8,14 @@ coordinator on ``--host``/``--port``. ``--messaging pubsub`` runs the same three
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from datetime import UTC, datetime
 
 from atto_work.commands import options
+
+#: What ``atto-work up`` lets callbacks reach by default besides public addresses: this machine.
+LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,7 +42,11 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from worker_adapter import AdapterSettings
 
     setup_logging()
-    coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging)
+    # The local demo calls back to loopback (``atto-work request``, a receiver on this machine),
+    # which the callback policy refuses by default; open it unless the user chose otherwise.
+    allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", LOOPBACK_NETWORKS)
+    coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging,
+                                         callback_allowed_networks=allowed)
     # The adapter reaches the worker server in-process; the URL only names it in logs.
     adapter_settings = load_settings(AdapterSettings, messaging=args.messaging,
                                      worker_url="http://in-process-solver")
@@ -53,6 +61,9 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
 
     def banner() -> None:
         print(_banner(base, args.messaging), file=sys.stderr, flush=True)
+        opened = coordinator_settings.callback_allowed_networks or "none"
+        print(f"  callbacks may reach these non-public networks: {opened} "
+              "(CALLBACK_ALLOWED_NETWORKS; every public address is allowed)", file=sys.stderr, flush=True)
 
     app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner)
     return serve(app, args.host, args.port)

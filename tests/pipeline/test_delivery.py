@@ -53,7 +53,8 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     overrides = getattr(request, "param", {})
     broker = MemoryBroker(retry_min_seconds=0.05, retry_max_seconds=0.2)
     await broker.declare("work-requested", PROBE)
-    settings = CoordinatorSettings(messaging="memory", callback_timeout_seconds=2, **overrides)
+    settings = CoordinatorSettings(messaging="memory", callback_timeout_seconds=2,
+                                   callback_allowed_networks="127.0.0.0/8", **overrides)
     app = create_app(settings, broker=broker)
     with CallbackReceiver() as receiver:
         async with app.router.lifespan_context(app):

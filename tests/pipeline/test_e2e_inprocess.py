@@ -24,7 +24,7 @@ COUNT = 20
 async def test_requests_in_callbacks_out_with_valid_works() -> None:
     broker = MemoryBroker(retry_min_seconds=0.05, retry_max_seconds=0.5)
     app = create_stack_app(
-        CoordinatorSettings(messaging="memory"),
+        CoordinatorSettings(messaging="memory", callback_allowed_networks="127.0.0.0/8"),
         AdapterSettings(messaging="memory", worker_url="http://in-process-solver"),
         real_worker_app(),
         broker,

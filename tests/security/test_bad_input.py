@@ -142,7 +142,7 @@ async def clients(numpy_devices) -> AsyncIterator[dict[str, object]]:  # noqa: A
     solver = create_solver(SolverSettings(token=TOKEN), numpy_devices)
     coordinator = create_coordinator(
         CoordinatorSettings(messaging="memory", coordinator_api_keys=KEY), broker=broker)
-    coordinator.state.callback_policy.resolver = stub_resolver
+    coordinator.state.sender.policy.resolver = stub_resolver
     adapter = create_adapter(AdapterSettings(messaging="memory", solver_token=TOKEN,
                                              pubsub_subscriber_max_outstanding_element_count=1),
                              broker=broker, worker_transport=httpx.ASGITransport(app=solver))
