@@ -18,6 +18,7 @@ if [ "$role" = test ]; then
   command -v npm >/dev/null || missing+=(npm)
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
+  command -v openssl >/dev/null || missing+=(openssl)  # a test certificate for the TLS callback test
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
