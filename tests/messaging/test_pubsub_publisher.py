@@ -39,6 +39,15 @@ def publisher(client: FakeClient) -> LoopPublisher:
     return LoopPublisher(client, retry=lambda: None, timeout=5.0)  # type: ignore[arg-type]
 
 
+async def held_request(client: FakeClient) -> tuple[LoopPublisher, asyncio.Future[str]]:
+    """A publisher whose first request (message b"a") is in flight and not answered yet."""
+    loop_publisher = publisher(client)
+    client.gate.clear()
+    first = asyncio.ensure_future(loop_publisher.publish("t", b"a"))
+    await asyncio.sleep(0.01)
+    return loop_publisher, first
+
+
 async def test_publishes_of_one_loop_turn_share_one_request_in_order() -> None:
     client = FakeClient()
     loop_publisher = publisher(client)
@@ -50,10 +59,7 @@ async def test_publishes_of_one_loop_turn_share_one_request_in_order() -> None:
 
 async def test_messages_published_while_a_request_is_in_flight_leave_together_next() -> None:
     client = FakeClient()
-    loop_publisher = publisher(client)
-    client.gate.clear()
-    first = asyncio.ensure_future(loop_publisher.publish("t", b"a"))
-    await asyncio.sleep(0.01)
+    loop_publisher, first = await held_request(client)
     later = [asyncio.ensure_future(loop_publisher.publish("t", data)) for data in (b"b", b"c")]
     await asyncio.sleep(0.01)
     assert client.requests == [[b"a"]]  # b and c wait for a's request
@@ -74,10 +80,7 @@ async def test_a_failed_request_fails_every_publish_in_it() -> None:
 
 async def test_a_publisher_that_gave_up_is_not_sent() -> None:
     client = FakeClient()
-    loop_publisher = publisher(client)
-    client.gate.clear()
-    first = asyncio.ensure_future(loop_publisher.publish("t", b"a"))
-    await asyncio.sleep(0.01)
+    loop_publisher, first = await held_request(client)
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(loop_publisher.publish("t", b"given up"), 0.01)
     kept = asyncio.ensure_future(loop_publisher.publish("t", b"kept"))
