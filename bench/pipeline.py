@@ -7,8 +7,13 @@ plus the coordinator's intake rate.
 
 For each setup:
 - throughput: N requests sent at once; works/s = N / (last answer - first send);
-- latency: requests one at a time, send -> answer (callback for the pipelines), p50 and p99;
+- latency: requests one at a time, send -> answer (callback for the pipelines), p50 and p99; each
+  sent after a random pause of 0 to ``--gap-ms`` (default 50 ms), as independent clients arrive: sent
+  back to back, requests fall in step with the emulator's 50 ms delivery loop (see
+  ``bench.pubsub_floor``) and every one waits the longest;
 - efficiency = pipeline works/s / worker-server works/s; added p50 = pipeline p50 - worker p50;
+- CPU per work: CPU seconds each process (the bench itself included) used during the throughput run,
+  divided by N (``bench.cpu``): on a small machine the sum bounds the throughput;
 - intake: ``POST /works`` answered per second by a coordinator (in-process broker, and Pub/Sub),
   from a lean keep-alive client (``bench.loadgen``) on the same machine.
 Every callback's work is checked with ``work.difficulty``. Nothing leaves 127.0.0.1.
@@ -19,6 +24,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
+import random
 import sys
 import tempfile
 import time
@@ -29,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from atto_work.receiver import CallbackReceiver
+from bench.cpu import cpu_seconds, cpu_used, descendants
 from bench.loadgen import build_request, hammer
 from tests.emulator import PubSubEmulator, free_port
 from tests.pipeline.stack import Component, Stack, child_env
@@ -40,6 +48,8 @@ class Result:
     name: str
     works_per_second: float = 0.0
     latencies: list[float] = field(default_factory=list)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process, throughput run
+    count: int = 0
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -57,8 +67,13 @@ def check(target: bytes, work_hex: object, limit: int) -> None:
 
 # --- the worker server alone ----------------------------------------------------------------------
 
-async def worker_alone(url: str, count: int, sequential: int, limit: int) -> Result:
-    result = Result("worker server alone")
+async def pause(gap: float) -> None:
+    await asyncio.sleep(random.uniform(0, gap))
+
+
+async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: float,
+                       processes: dict[str, list[int]]) -> Result:
+    result = Result("worker server alone", count=count)
     async with httpx.AsyncClient(base_url=url, timeout=300, trust_env=False,
                                  limits=httpx.Limits(max_connections=None)) as client:
         async def one(target: bytes) -> float:
@@ -69,18 +84,22 @@ async def worker_alone(url: str, count: int, sequential: int, limit: int) -> Res
             return time.perf_counter() - started
 
         await one(targets(1, 99)[0])  # warm-up
+        before = cpu_seconds(processes)
         started = time.perf_counter()
         await asyncio.gather(*(one(t) for t in targets(count, 1)))
         result.works_per_second = count / (time.perf_counter() - started)
+        result.cpu = cpu_used(before, cpu_seconds(processes))
         for target in targets(sequential, 2):
+            await pause(gap)
             result.latencies.append(await one(target))
     return result
 
 
 # --- a pipeline (coordinator URL + callbacks) -----------------------------------------------------
 
-async def pipeline(name: str, url: str, count: int, sequential: int, salt: int) -> Result:
-    result = Result(name)
+async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, gap: float,
+                   processes: dict[str, list[int]]) -> Result:
+    result = Result(name, count=count)
     now = datetime.now(UTC)
     limit = threshold(Network.LOCAL, now)
     with CallbackReceiver() as receiver:
@@ -105,10 +124,13 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int) 
             await send(warm[0])
             await collect(warm)
             batch = targets(count, salt + 1)
+            before = cpu_seconds(processes)
             sent = await asyncio.gather(*(send(t) for t in batch))
             callbacks = (await collect(batch)).values()
+            result.cpu = cpu_used(before, cpu_seconds(processes))
             result.works_per_second = count / (max(c.received_at for c in callbacks) - min(sent))
             for target in targets(sequential, salt + 2):
+                await pause(gap)
                 started = await send(target)
                 [callback] = (await collect([target])).values()
                 result.latencies.append(callback.received_at - started)
@@ -153,6 +175,12 @@ def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[flo
         added = "-" if r is worker else f"{(r.percentile(0.5) - base50) * 1000:.1f}"
         lines.append(f"| {r.name} | {r.works_per_second:.1f} | {eff:.2f} | "
                      f"{r.percentile(0.5) * 1000:.1f} | {r.percentile(0.99) * 1000:.1f} | {added} |")
+    lines += ["", "CPU per work during the throughput run (ms; the bench's own client and callback receiver "
+              "count as bench):", ""]
+    for r in [worker, *pipelines]:
+        parts = ", ".join(f"{name} {seconds * 1000 / r.count:.1f}" for name, seconds in r.cpu.items())
+        total = sum(r.cpu.values()) * 1000 / r.count
+        lines.append(f"- {r.name}: {total:.1f} in all ({parts})")
     lines.append("")
     for name, (rate, statuses) in intakes.items():
         lines.append(f"intake ({name}): {rate:,.0f} POST /works per second, statuses {statuses}")
@@ -165,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", type=int, default=500, help="requests per throughput run")
     parser.add_argument("--sequential", type=int, default=100, help="requests per latency run")
     parser.add_argument("--intake-seconds", type=float, default=10.0)
+    parser.add_argument("--gap-ms", type=float, default=50.0,
+                        help="latency runs: random pause of 0 to this before each request")
     parser.add_argument("--no-pubsub", action="store_true", help="skip the emulator stack")
     parser.add_argument("--outstanding", type=int, action="append", default=[],
                         help="also run the Pub/Sub stack with this "
@@ -173,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.n, args.sequential, args.intake_seconds = 50, 20, 2.0
     limit = threshold(Network.LOCAL, datetime.now(UTC))
+    gap = args.gap_ms / 1000
+    me = [os.getpid()]
     logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     env = child_env({"LOG_LEVEL": "WARNING"})
     pipelines: list[Result] = []
@@ -180,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
 
     solver = Component("solver", ["solver"], free_port(), env, logs).start()
     try:
-        worker = asyncio.run(worker_alone(solver.url, args.n, args.sequential, limit))
+        worker = asyncio.run(worker_alone(solver.url, args.n, args.sequential, limit, gap,
+                                          {"solver": [solver.process.pid], "bench": me}))
     finally:
         solver.terminate()
     print(f"worker server alone: {worker.works_per_second:.1f} works/s", file=sys.stderr)
@@ -188,8 +221,8 @@ def main(argv: list[str] | None = None) -> int:
     up = Component("up", ["up"], free_port(), child_env({"MESSAGING": "memory", "LOG_LEVEL": "WARNING"}),
                    logs, probe="/adapter/ready").start()
     try:
-        pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n,
-                                              args.sequential, 10)))
+        pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n, args.sequential,
+                                              10, gap, {"up": [up.process.pid], "bench": me})))
     finally:
         up.terminate()
     print(f"up: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
@@ -208,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         with PubSubEmulator() as emulator:
             with Stack(emulator.host, logs, env={"LOG_LEVEL": "WARNING"}) as stack:
                 pipelines.append(asyncio.run(pipeline("multi-process, Pub/Sub emulator",
-                                                      stack.coordinator.url, args.n, args.sequential, 20)))
+                                                      stack.coordinator.url, args.n, args.sequential, 20,
+                                                      gap, stack_processes(emulator, stack, me))))
                 print(f"pubsub: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
                 stack.adapter.terminate()  # intake only: the requests are not solved
                 intakes["coordinator, Pub/Sub emulator"] = asyncio.run(
@@ -218,11 +252,17 @@ def main(argv: list[str] | None = None) -> int:
                 with Stack(emulator.host, logs, env=env) as stack:
                     pipelines.append(asyncio.run(pipeline(
                         f"multi-process, Pub/Sub emulator, {held} outstanding",
-                        stack.coordinator.url, args.n, args.sequential, 30 + held)))
+                        stack.coordinator.url, args.n, args.sequential, 30 + held, gap,
+                        stack_processes(emulator, stack, me))))
 
     print(report(worker, pipelines, intakes))
     print(f"\n(n={args.n}, sequential={args.sequential}, intake {args.intake_seconds:g} s; logs in {logs})")
     return 0
+
+
+def stack_processes(emulator: PubSubEmulator, stack: Stack, me: list[int]) -> dict[str, list[int]]:
+    components = {c.name: [c.process.pid] for c in stack.components}
+    return {"emulator": descendants(emulator.pid), **components, "bench": me}
 
 
 def _wait_http(port: int, timeout: float = 60) -> None:

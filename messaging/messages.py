@@ -8,6 +8,8 @@ so our coordinator and adapter can be mixed with the reference ones.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +43,28 @@ def _callback(body: dict[str, Any], kind: str) -> str:
     return url
 
 
+@contextmanager
+def _rules(kind: str) -> Iterator[None]:
+    """Report a field the work rules refuse as a ``MessageError`` naming the message kind."""
+    try:
+        yield
+    except WorkError as exc:
+        raise MessageError(f"{kind}: {exc}") from None
+
+
+def _request_fields(body: dict[str, Any], kind: str) -> tuple[str, bytes, int]:
+    """callbackUrl, hash and threshold: the fields both messages carry."""
+    return (
+        _callback(body, kind),
+        parse_target(_field(body, "hash", kind)),
+        parse_threshold(_field(body, "threshold", kind)),
+    )
+
+
+def _dump(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 @dataclass(frozen=True)
 class WorkRequested:
     callback_url: str
@@ -51,22 +75,18 @@ class WorkRequested:
     def hash(self) -> str:
         return format_target(self.target)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"callbackUrl": self.callback_url, "hash": self.hash, "threshold": self.threshold}
+
     def to_json(self) -> bytes:
-        body = {"callbackUrl": self.callback_url, "hash": self.hash, "threshold": self.threshold}
-        return json.dumps(body, separators=(",", ":")).encode()
+        return _dump(self.to_dict())
 
     @classmethod
     def from_json(cls, data: bytes) -> WorkRequested:
         kind = "WorkRequested"
         body = _load(data, kind)
-        try:
-            return cls(
-                callback_url=_callback(body, kind),
-                target=parse_target(_field(body, "hash", kind)),
-                threshold=parse_threshold(_field(body, "threshold", kind)),
-            )
-        except WorkError as exc:
-            raise MessageError(f"{kind}: {exc}") from None
+        with _rules(kind):
+            return cls(*_request_fields(body, kind))
 
 
 @dataclass(frozen=True)
@@ -84,29 +104,16 @@ class WorkGenerated:
     def answering(cls, request: WorkRequested, work: bytes) -> WorkGenerated:
         return cls(request.callback_url, request.target, request.threshold, work)
 
-    def to_json(self) -> bytes:
-        body = {
-            "callbackUrl": self.callback_url,
-            "hash": self.hash,
-            "threshold": self.threshold,
-            "work": format_work(self.work),
-        }
-        return json.dumps(body, separators=(",", ":")).encode()
-
     def request(self) -> WorkRequested:
         """The request this answers (to queue it again when the work turns out invalid)."""
         return WorkRequested(self.callback_url, self.target, self.threshold)
+
+    def to_json(self) -> bytes:
+        return _dump({**self.request().to_dict(), "work": format_work(self.work)})
 
     @classmethod
     def from_json(cls, data: bytes) -> WorkGenerated:
         kind = "WorkGenerated"
         body = _load(data, kind)
-        try:
-            return cls(
-                callback_url=_callback(body, kind),
-                target=parse_target(_field(body, "hash", kind)),
-                threshold=parse_threshold(_field(body, "threshold", kind)),
-                work=parse_work(_field(body, "work", kind)),
-            )
-        except WorkError as exc:
-            raise MessageError(f"{kind}: {exc}") from None
+        with _rules(kind):
+            return cls(*_request_fields(body, kind), parse_work(_field(body, "work", kind)))

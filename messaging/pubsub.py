@@ -1,11 +1,11 @@
 """Google Cloud Pub/Sub backend (or its emulator, when ``PUBSUB_EMULATOR_HOST`` is set).
 
-Publishing hands the message to the client library's batching publisher and awaits its future,
-which resolves once the server has stored the message. Consuming uses streaming pull: the library
-calls back on its own threads, the callback hands the message to the asyncio loop, and the handler
-runs there. ``FlowControl(max_messages)`` is the outstanding bound: the library keeps at most that
-many messages leased and dispatched until they are acked or released. Blocking admin RPCs run in
-worker threads so the loop never waits on the network.
+Publishing awaits the Publish RPC on the event loop, batched per loop turn
+(``messaging.pubsub_publisher``); it returns once the server has stored the message. Consuming uses
+streaming pull: the library calls back on its own threads, the callback hands the message to the
+asyncio loop, and the handler runs there. ``FlowControl(max_messages)`` is the outstanding bound: the
+library keeps at most that many messages leased and dispatched until they are acked or released.
+Blocking admin RPCs run in worker threads so the loop never waits on the network.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ from typing import Any
 import grpc
 from google.api_core import exceptions as gexc
 from google.api_core.retry import Retry
+from google.api_core.retry_async import AsyncRetry
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import pubsub_v1
-from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
+from google.pubsub_v1.services.publisher import PublisherAsyncClient
+from google.pubsub_v1.services.publisher.transports import (
+    PublisherGrpcAsyncIOTransport,
+    PublisherGrpcTransport,
+)
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
 from messaging.broker import BrokerUnavailable, Handler
+from messaging.pubsub_publisher import LoopPublisher
 from messaging.pubsub_subscription import PubSubSubscription
 from messaging.settings import MessagingSettings
 
@@ -34,6 +40,10 @@ ACK_DEADLINE_SECONDS = 60
 _ANSWERED = (gexc.NotFound, gexc.PermissionDenied, gexc.Forbidden, gexc.Unauthenticated)
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.Aborted,
               gexc.Unknown, gexc.ResourceExhausted, gexc.Cancelled)
+
+
+def _transient(exc: Exception) -> bool:
+    return isinstance(exc, _TRANSIENT)
 
 
 class PubSubBroker:
@@ -53,7 +63,8 @@ class PubSubBroker:
         self.timeout = settings.pubsub_publish_timeout_seconds
         self.default_outstanding = settings.pubsub_subscriber_max_outstanding_element_count
         self.retry_seconds = (settings.messaging_retry_min_seconds, settings.messaging_retry_max_seconds)
-        self._publisher: pubsub_v1.PublisherClient | None = None
+        self._publisher: pubsub_v1.PublisherClient | None = None  # admin calls (topics, ping)
+        self._loop_publisher: LoopPublisher | None = None  # publish
         self._subscriber: pubsub_v1.SubscriberClient | None = None
         self._subscriptions: set[PubSubSubscription] = set()
 
@@ -65,21 +76,27 @@ class PubSubBroker:
     def subscription_path(self, subscription: str) -> str:
         return f"projects/{self.project}/subscriptions/{subscription}"
 
-    def _client_kwargs(self, transport_class: Any) -> dict[str, Any]:
+    def _client_kwargs(self, transport_class: Any, channel: Any = grpc.insecure_channel) -> dict[str, Any]:
         if not self.emulator_host:
             return {}
         # An insecure channel to the emulator, without relying on the process environment.
-        channel = grpc.insecure_channel(self.emulator_host)
-        return {"transport": transport_class(channel=channel, credentials=AnonymousCredentials())}
+        return {"transport": transport_class(channel=channel(self.emulator_host),
+                                             credentials=AnonymousCredentials())}
 
     @property
     def publisher(self) -> pubsub_v1.PublisherClient:
         if self._publisher is None:
-            self._publisher = pubsub_v1.PublisherClient(
-                batch_settings=pubsub_v1.types.BatchSettings(max_latency=0.005),
-                **self._client_kwargs(PublisherGrpcTransport),
-            )
+            self._publisher = pubsub_v1.PublisherClient(**self._client_kwargs(PublisherGrpcTransport))
         return self._publisher
+
+    @property
+    def loop_publisher(self) -> LoopPublisher:
+        """Made on the event loop that publishes (an asyncio gRPC channel belongs to one loop)."""
+        if self._loop_publisher is None:
+            client = PublisherAsyncClient(
+                **self._client_kwargs(PublisherGrpcAsyncIOTransport, grpc.aio.insecure_channel))
+            self._loop_publisher = LoopPublisher(client, self._async_retry, self.timeout)
+        return self._loop_publisher
 
     @property
     def subscriber(self) -> pubsub_v1.SubscriberClient:
@@ -88,21 +105,26 @@ class PubSubBroker:
         return self._subscriber
 
     def _retry(self) -> Retry:
-        return Retry(predicate=lambda exc: isinstance(exc, _TRANSIENT), initial=0.1, maximum=1.0,
-                     timeout=self.timeout)
+        return Retry(predicate=_transient, initial=0.1, maximum=1.0, timeout=self.timeout)
+
+    def _async_retry(self) -> AsyncRetry:
+        return AsyncRetry(predicate=_transient, initial=0.1, maximum=1.0, timeout=self.timeout)
 
     # -- the Broker protocol -------------------------------------------------------------------
 
     async def start(self) -> None:
-        _ = self.publisher, self.subscriber
+        _ = self.publisher, self.subscriber, self.loop_publisher
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
             await subscription.stop()
         publisher, self._publisher = self._publisher, None
         subscriber, self._subscriber = self._subscriber, None
+        loop_publisher, self._loop_publisher = self._loop_publisher, None
+        if loop_publisher is not None:
+            await loop_publisher.close()  # sends what is pending, waits for requests in flight
         if publisher is not None:
-            await asyncio.to_thread(publisher.stop)  # flushes batches still being sent
+            await asyncio.to_thread(publisher.stop)
         if subscriber is not None:
             subscriber.close()
 
@@ -143,10 +165,8 @@ class PubSubBroker:
     async def publish(self, topic: str, data: bytes) -> str:
         path = self.topic_path(topic)
         try:
-            future = self.publisher.publish(path, bytes(data), retry=self._retry(), timeout=self.timeout)
-            # The library's future is a concurrent.futures.Future: await it without blocking the loop,
-            # and give up a little after the library's own retry deadline.
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout + 1.0)
+            # Give up a little after the retry deadline, should the RPC itself hang.
+            return await asyncio.wait_for(self.loop_publisher.publish(path, bytes(data)), self.timeout + 1.0)
         except TimeoutError:
             raise BrokerUnavailable(f"publishing to {path}: no answer within {self.timeout:g} s") from None
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:

@@ -43,6 +43,11 @@ class PubSubEmulator:
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="pubsub-emulator-", suffix=".log", delete=False)
 
+    @property
+    def pid(self) -> int | None:
+        """The gcloud wrapper's process id (the emulator's JVM is its child)."""
+        return self._process.pid if self._process is not None else None
+
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """An environment for a child process that talks to this emulator."""
         env = dict(os.environ if base is None else base)
