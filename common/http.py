@@ -55,7 +55,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 class RequestLimits:
-    """ASGI middleware refusing over-long URLs (414) and bodies (413) before the app reads them."""
+    """ASGI middleware refusing over-long URLs (414) and bodies (400, as all bad input) before the app
+    reads them."""
 
     def __init__(self, app: ASGIApp, max_body: int = MAX_BODY_BYTES, max_url: int = MAX_URL_CHARS):
         self.app = app
@@ -73,7 +74,7 @@ class RequestLimits:
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 if not value.isdigit() or int(value) > self.max_body:
-                    await error(413, f"body larger than {self.max_body} bytes")(scope, receive, send)
+                    await error(400, f"body larger than {self.max_body} bytes")(scope, receive, send)
                     return
         received = 0
         too_large = False
@@ -91,7 +92,7 @@ class RequestLimits:
         try:
             await self.app(scope, bounded_receive, send)
         except _BodyTooLarge:
-            await error(413, f"body larger than {self.max_body} bytes")(scope, receive, send)
+            await error(400, f"body larger than {self.max_body} bytes")(scope, receive, send)
 
 
 class _BodyTooLarge(Exception):

@@ -80,9 +80,8 @@ def create_router(max_clock_skew: float, guard: ApiKeyGuard | None = None) -> AP
         dependencies=[Depends(guard or ApiKeyGuard())],
         responses={
             400: {"description": "bad hash, network, timestamp, callback (form, or an address "
-                                 "that is not allowed) or JSON"},
+                                 "that is not allowed) or JSON; body over 4 KiB"},
             401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
-            413: {"description": "body larger than 4 KiB"},
             414: {"description": "URL longer than 2,048 characters"},
             429: {"description": "over COORDINATOR_RATE_LIMIT; retry after Retry-After"},
             503: {"description": "the queue cannot take the request now; retry after Retry-After"},

@@ -109,9 +109,8 @@ def _doc(description: str) -> dict[str, Any]:
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _doc("Bad input: hash, threshold, network, timestamp or JSON"),
+    400: _doc("Bad input: hash, threshold, network, timestamp or JSON; body over 4 KiB"),
     401: _doc("SOLVER_TOKEN is set and no valid Bearer token was sent"),
-    413: _doc("Request body too large"),
     414: _doc("URL too long"),
     500: _doc("A device failed during the search"),
     503: _doc("Every device busy and the waiting line full, or devices not initialised"),

@@ -93,7 +93,7 @@ CASES = [
           ("http://public.test\r\nX-Injected: 1/cb", "callback"), ("http://public.test/\x00", "callback"),
       ]],
     # sizes, methods, content
-    Case("body over 4 KiB", "coordinator", "POST", WORKS, 413, "larger",
+    Case("body over 4 KiB", "coordinator", "POST", WORKS, 400, "larger",
          cb("https://public.test/" + "a" * 5000), headers=AUTH),
     Case("URL over 2048", "coordinator", "POST", f"/works/{HASH}?" + "q" * 2100, 414, "URL", GOOD,
          headers=AUTH),
@@ -107,7 +107,7 @@ CASES = [
          headers={**AUTH, "Content-Type": "text/plain"}),
     Case("huge number", "coordinator", "POST", WORKS, 400, "timestamp", {**GOOD, "timestamp": 10**400},
          headers=AUTH),
-    Case("probe body over 4 KiB", "coordinator", "POST", "/health", 413, "larger", content=b"x" * 5000),
+    Case("probe body over 4 KiB", "coordinator", "POST", "/health", 400, "larger", content=b"x" * 5000),
     Case("probe URL over 2048", "coordinator", "GET", "/health?" + "q" * 2100, 414, "URL"),
     Case("probe wrong method", "coordinator", "DELETE", "/ready", 405),
     Case("unknown path", "coordinator", "GET", "/admin", 404),
@@ -119,7 +119,7 @@ CASES = [
          {"network": "LOCAL", "timestamp": 1778630400000, "target": HASH}),
     Case("bad threshold", "solver", "POST", WORKS, 400, "threshold", {"threshold": "-1"},
          headers=bearer(TOKEN)),
-    Case("solver body over 4 KiB", "solver", "POST", WORKS, 413, "larger", content=b"{" + b" " * 5000 + b"}",
+    Case("solver body over 4 KiB", "solver", "POST", WORKS, 400, "larger", content=b"{" + b" " * 5000 + b"}",
          headers={**bearer(TOKEN), "Content-Type": "application/json"}),
     Case("solver URL over 2048", "solver", "POST", f"/works/{HASH}?" + "q" * 2100, 414, "URL",
          {"threshold": "1000"}, headers=bearer(TOKEN)),
@@ -128,7 +128,7 @@ CASES = [
          headers={**bearer(TOKEN), "Content-Type": "application/json"}),
     # the adapter's probes
     Case("adapter probe wrong method", "adapter", "POST", "/health", 405),
-    Case("adapter body over 4 KiB", "adapter", "POST", "/ready", 413, "larger", content=b"x" * 5000),
+    Case("adapter body over 4 KiB", "adapter", "POST", "/ready", 400, "larger", content=b"x" * 5000),
     Case("adapter URL over 2048", "adapter", "GET", "/health?" + "q" * 2100, 414, "URL"),
     Case("adapter unknown path", "adapter", "POST", "/works/" + HASH, 404),
 ]
