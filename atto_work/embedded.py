@@ -50,7 +50,9 @@ def create_stack_app(
         finally:
             await broker.close()
 
-    return Starlette(
-        routes=[Mount("/solver", worker_app), Mount("/adapter", adapter_app), Mount("/", coordinator_app)],
-        lifespan=lifespan,
-    )
+    stack = Starlette(routes=[Mount("/solver", worker_app), Mount("/adapter", adapter_app)],
+                      lifespan=lifespan)
+    # Everything else goes to the coordinator as it is: a Mount("/") would not match paths holding
+    # a newline (%0A) and answer a plain-text 404 instead of the coordinator's JSON 400.
+    stack.router.default = coordinator_app
+    return stack

@@ -42,6 +42,11 @@ async def test_requests_in_callbacks_out_with_valid_works() -> None:
             assert {a.json()["threshold"] for a in answers} == {expected}
             callbacks = await asyncio.to_thread(
                 receiver.wait_for_hashes, [h.hex().upper() for h in hashes], 60)
+            # Paths the coordinator refuses get its JSON errors, whatever they hold.
+            bad = await client.post("/works/ab%0Ac", json={
+                "network": "LOCAL", "timestamp": now.isoformat(), "callback": receiver.url})
+            assert bad.status_code == 400 and "hash" in bad.json()["error"]
+            assert (await client.get("/nowhere")).json() == {"error": "Not Found"}
             ready = await client.get("/ready")
             assert ready.status_code == 200
             assert (await client.get("/adapter/ready")).status_code == 200
