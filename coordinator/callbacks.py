@@ -15,11 +15,13 @@ import json
 
 import httpx
 
+from messaging import Retry
+
 #: We only need the status; a few bytes of the body go into the failure message.
 MAX_RESPONSE_BYTES = 1024
 
 
-class CallbackFailed(Exception):
+class CallbackFailed(Retry):
     """The callback could not be delivered (connection error, timeout, non-2xx answer, refused URL)."""
 
 

@@ -4,7 +4,7 @@
 ``pubsub`` talks to Google Cloud Pub/Sub (or its emulator). Message schemas live in ``messages``.
 """
 
-from messaging.broker import Broker, BrokerUnavailable, Handler, Message, Subscription
+from messaging.broker import Broker, BrokerUnavailable, Handler, Message, Retry, Subscription
 from messaging.factory import create_broker
 from messaging.messages import MessageError, WorkGenerated, WorkRequested
 from messaging.settings import MessagingSettings
@@ -16,6 +16,7 @@ __all__ = [
     "Message",
     "MessageError",
     "MessagingSettings",
+    "Retry",
     "Subscription",
     "WorkGenerated",
     "WorkRequested",

@@ -18,6 +18,12 @@ class BrokerUnavailable(Exception):
     """The broker could not take or give messages (down, unreachable, not configured)."""
 
 
+class Retry(Exception):
+    """Raised by a handler for an expected failure it has already reported (a callback receiver
+    down, a worker server that failed): the message is nacked as on any exception, and the broker
+    logs one short line instead of a traceback."""
+
+
 @dataclass(frozen=True)
 class Message:
     """One delivery of a published message."""

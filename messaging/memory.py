@@ -14,7 +14,7 @@ import logging
 from datetime import UTC, datetime
 
 from messaging.broker import BrokerUnavailable, Handler, Message
-from messaging.retry import redelivery_delay
+from messaging.retry import log_handler_failure, redelivery_delay
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +76,9 @@ class MemorySubscription:
             await self._handler(message)
         except asyncio.CancelledError:
             raise  # stop() puts the message back
-        except Exception:
-            log.warning("handler failed; message %s will be redelivered", message.message_id,
-                        exc_info=True)
-            self._broker.nack(self._queue, message)
+        except Exception as exc:
+            delay = self._broker.nack(self._queue, message)
+            log_handler_failure(log, message.message_id, exc, delay)
         finally:
             self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             if self._slots is not None:
@@ -156,8 +155,11 @@ class MemoryBroker:
         """Messages waiting in ``subscription`` (not counting those being handled)."""
         return self._queues[subscription].backlog()
 
-    def nack(self, queue: _Queue, message: Message) -> None:
-        queue.put_later(message, redelivery_delay(message.publish_time, *self._retry))
+    def nack(self, queue: _Queue, message: Message) -> float:
+        """Put ``message`` back after the redelivery delay, which is returned."""
+        delay = redelivery_delay(message.publish_time, *self._retry)
+        queue.put_later(message, delay)
+        return delay
 
     def forget(self, subscription: MemorySubscription) -> None:
         self._subscriptions.discard(subscription)

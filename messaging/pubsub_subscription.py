@@ -19,7 +19,7 @@ from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.subscriber.message import Message as PubSubMessage
 
 from messaging.broker import Handler, Message
-from messaging.retry import redelivery_delay
+from messaging.retry import log_handler_failure, redelivery_delay
 
 if TYPE_CHECKING:
     from messaging.pubsub import PubSubBroker
@@ -102,10 +102,9 @@ class PubSubSubscription:
             await self._handler(delivered)
         except asyncio.CancelledError:
             raise  # stop() nacks it
-        except Exception:
+        except Exception as exc:
             delay = redelivery_delay(delivered.publish_time, *self._broker.retry_seconds)
-            log.warning("handler failed; message %s will be redelivered in %.0f s", message.message_id,
-                        deadline_seconds(delay), exc_info=True)
+            log_handler_failure(log, message.message_id, exc, deadline_seconds(delay))
             message.modify_ack_deadline(deadline_seconds(delay))
             message.drop()
         else:

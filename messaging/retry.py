@@ -7,7 +7,10 @@ the delay on each failure, from ``minimum`` up to ``maximum`` seconds, on every 
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
+
+from messaging.broker import Retry
 
 
 def redelivery_delay(
@@ -16,3 +19,12 @@ def redelivery_delay(
     now = now or datetime.now(UTC)
     age = (now - publish_time).total_seconds()
     return min(max(age, minimum), maximum)
+
+
+def log_handler_failure(log: logging.Logger, message_id: str, exc: Exception, delay: float) -> None:
+    """One line for a nacked message: short for a ``Retry``, with the traceback for a surprise."""
+    if isinstance(exc, Retry):
+        log.info("message %s will be redelivered in %.0f s: %s", message_id, delay, exc)
+    else:
+        log.warning("handler failed; message %s will be redelivered in %.0f s", message_id, delay,
+                    exc_info=exc)

@@ -20,7 +20,7 @@ import time
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 
-from messaging import Broker, Message, MessageError, Subscription, WorkGenerated, WorkRequested
+from messaging import Broker, Message, MessageError, Retry, Subscription, WorkGenerated, WorkRequested
 from work import WorkError, difficulty, format_work, parse_work
 from worker_adapter.settings import AdapterSettings
 
@@ -48,11 +48,11 @@ CAPACITY_DISCOVERY_SECONDS = 30.0
 READ_AHEAD = 2
 
 
-class WorkerFailed(Exception):
+class WorkerFailed(Retry):
     """The worker server did not return a usable work (unreachable, timeout, error, bad body)."""
 
 
-class InvalidWork(Exception):
+class InvalidWork(Retry):
     """The worker server returned a work that does not meet the threshold."""
 
 
