@@ -7,6 +7,7 @@ import threading
 
 import pytest
 
+import solver.pool as pool_module
 from solver.metrics import SolverMetrics
 from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
 from tests.solver_api.fakes import HashlibDevice
@@ -185,3 +186,53 @@ async def test_a_job_cancelled_while_waiting_leaves_the_line() -> None:
     gate.set()
     await asyncio.gather(first, last)
     assert [launch[0] for launch in device.launches] == [target(0), target(2)]
+
+
+async def test_a_device_thread_starts_the_next_job_without_the_event_loop() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
+    await started(device)
+    second = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.01)
+    assert pool.waiting == 1
+    device.started.clear()
+    gate.set()
+    # The event loop is blocked here (a synchronous wait): only the device's own thread can start
+    # the second job once the first one ends.
+    assert device.started.wait(10), "the next job waited for the event loop"
+    assert [launch[0] for launch in device.launches] == [target(0), target(1)]
+    await asyncio.gather(first, second)
+
+
+async def test_an_idle_device_thread_ends_and_restarts_on_demand(monkeypatch) -> None:
+    monkeypatch.setattr(pool_module, "IDLE_SECONDS", 0.05)
+    pool = DevicePool([HashlibDevice()])
+    await pool.solve(target(1), EASY, time_limit=30)
+    feeders = [t for t in threading.enumerate() if t.name.startswith("feed hashlib:0")]
+    assert feeders, "no feeder thread ran the job"
+    await asyncio.to_thread(feeders[0].join, 10)
+    assert not feeders[0].is_alive()
+    solution = await pool.solve(target(2), EASY, time_limit=30)
+    assert difficulty(solution.work, target(2)) <= EASY
+
+
+async def test_closing_the_pool_fails_running_and_waiting_jobs() -> None:
+    gate = threading.Event()
+    device = HashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    running = asyncio.create_task(pool.solve(target(0), NEVER, time_limit=60))
+    await started(device)
+    waiting = asyncio.create_task(pool.solve(target(1), NEVER, time_limit=60))
+    await asyncio.sleep(0.01)
+    closing = asyncio.create_task(asyncio.to_thread(pool.close))
+    await asyncio.sleep(0.01)
+    gate.set()  # the launch in flight ends; no further launch starts
+    await closing
+    for job in (running, waiting):
+        with pytest.raises(DeviceFailure, match="closed"):
+            await job
+    assert [launch[0] for launch in device.launches] == [target(0)] and device.closed
+    with pytest.raises(DeviceFailure, match="closed"):
+        await pool.solve(target(2), EASY, time_limit=30)
