@@ -26,16 +26,21 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from solver.backends.base import SearchDevice
 from solver.metrics import SolverMetrics
-from work import format_target, is_valid
+from work import expected_hashes, format_target, is_valid
 
 log = logging.getLogger(__name__)
 
 _NONCES = 2**64
 # A feeder thread without work for this long ends (a pool nobody closes leaves no thread behind).
 IDLE_SECONDS = 2.0
+# Short jobs a device that starts launches without waiting for them runs at once, and how many
+# launches a short job is expected to need (see ``_feed``).
+DEPTH = 2
+SHORT_JOB_LAUNCHES = 8
 # Weight of the newest launch in a device's smoothed hash rate.
 _RATE_WEIGHT = 0.2
 
@@ -72,6 +77,28 @@ class _Job:
     stop: threading.Event = field(default_factory=threading.Event)
 
 
+@dataclass(eq=False)
+class _Run:
+    """A job on a device's thread: where its scan stands."""
+
+    job: _Job
+    nonce: int  # the next launch's first nonce
+    count: int  # nonces per launch
+    short: bool  # expected to end within a few launches: the device may take a second job
+    scanned: int = 0
+    launched: bool = False  # a launch of it is in flight
+
+
+class _Deferred:
+    """A launch of a device without ``launch``: ``search`` runs when its result is read."""
+
+    def __init__(self, device: SearchDevice, args: tuple[bytes, int, int, int]) -> None:
+        self.device, self.args = device, args
+
+    def result(self) -> int | None:
+        return self.device.search(*self.args)
+
+
 class DevicePool:
     def __init__(self, devices: Sequence[SearchDevice], metrics: SolverMetrics | None = None,
                  max_queue: int | None = None) -> None:
@@ -84,7 +111,7 @@ class DevicePool:
         # by ``_lock``. A device is busy while its thread holds a job (a stopped one included).
         self._lock = threading.Condition()
         self._line: collections.deque[_Job] = collections.deque()
-        self._running: dict[str, _Job | None] = {d.name: None for d in self.devices}
+        self._running: dict[str, int] = {d.name: 0 for d in self.devices}  # jobs per device
         self._threads: dict[str, threading.Thread | None] = {d.name: None for d in self.devices}
         self._closed = False
         #: Smoothed hashes per second of each device's launches, by device name.
@@ -100,7 +127,7 @@ class DevicePool:
     @property
     def idle(self) -> int:
         with self._lock:
-            return sum(1 for job in self._running.values() if job is None)
+            return sum(1 for jobs in self._running.values() if not jobs)
 
     async def solve(self, target: bytes, threshold: int, time_limit: float,
                     on_launch: Callable[[int, float], None] | None = None) -> Solution:
@@ -136,7 +163,7 @@ class DevicePool:
         with self._lock:
             if self._closed:
                 raise DeviceFailure("the device pool is closed")
-            idle = any(running is None for running in self._running.values())
+            idle = any(not jobs for jobs in self._running.values())
             if not idle and self.max_queue is not None and len(self._line) >= self.max_queue:
                 raise QueueFull(f"all devices busy and {len(self._line)} jobs waiting")
             self._line.append(job)
@@ -179,68 +206,120 @@ class DevicePool:
             return True
 
     def _feed(self, device: SearchDevice) -> None:
-        """A device's thread: run the line's jobs one after another; end when idle too long."""
-        while True:
-            with self._lock:
-                if self._closed or not self._lock.wait_for(lambda: self._line or self._closed,
-                                                           IDLE_SECONDS) or self._closed:
-                    self._threads[device.name] = None
-                    return
-                job = self._line.popleft()
-                self._running[device.name] = job
-                self.metrics.queue_depth.set(len(self._line))
-            self.metrics.busy.labels(device.name).set(1)
-            try:
-                result: Solution | None | BaseException = self._scan(device, job)
-            except BaseException as exc:  # delivered to the waiting request, raised there
-                result = exc
-            self.metrics.busy.labels(device.name).set(0)
-            with self._lock:
-                self._running[device.name] = None
-            with contextlib.suppress(RuntimeError):  # the job's event loop is gone
-                job.loop.call_soon_threadsafe(_deliver, job, result)
+        """A device's thread: run the line's jobs; end when idle for ``IDLE_SECONDS``.
 
-    def _scan(self, device: SearchDevice, job: _Job) -> Solution | None:
-        """The search loop: bounded launches from a random start, checking ``stop`` and the
-        deadline (``time.monotonic``) between launches."""
-        target, threshold = job.target, job.threshold
-        nonce = secrets.randbits(64)
-        count = max(1, int(device.batch_size(threshold)))
-        scanned = 0
+        A device that can start a launch without waiting for it (``launch``, the OpenCL backend)
+        runs up to ``DEPTH`` short jobs at once, their launches alternating, so that one is always
+        queued behind the one running: the device does not idle while this thread reads a result,
+        re-validates a hit, or waits for the GIL (held by the HTTP server), gaps that cost as much
+        as an easy job itself. A long job keeps its device alone (its launches are long enough to
+        hide the gaps), so the line stays first come, first served. Each job has one launch in
+        flight at most, so it notices cancellation and its deadline within one launch of its own.
+        """
+        launch = getattr(device, "launch", None)
+        depth = DEPTH if launch is not None else 1
+        runs: list[_Run] = []
+        inflight: collections.deque[tuple[_Run, Any, float]] = collections.deque()
+        last_read = 0.0
         while True:
-            if job.stop.is_set():
-                return None
-            if self._closed:
-                raise DeviceFailure("the device pool closed")
-            if time.monotonic() >= job.deadline:
-                raise SearchTimeout(f"no work found after {scanned} hashes")
-            started = time.perf_counter()
+            with self._lock:
+                while (len(runs) < depth and self._line and not self._closed
+                       and all(run.short for run in runs)):
+                    job = self._line.popleft()
+                    count = max(1, int(device.batch_size(job.threshold)))
+                    short = expected_hashes(job.threshold) <= SHORT_JOB_LAUNCHES * count
+                    runs.append(_Run(job, secrets.randbits(64), count, short))
+                    self.metrics.queue_depth.set(len(self._line))
+                self._running[device.name] = len(runs)
+                if not runs:
+                    self.metrics.busy.labels(device.name).set(0)
+                    if self._closed or not self._lock.wait_for(
+                            lambda: self._line or self._closed, IDLE_SECONDS) or self._closed:
+                        self._threads[device.name] = None
+                        return
+                    continue
+            self.metrics.busy.labels(device.name).set(1)
+            for run in [r for r in runs if not r.launched]:
+                ended = self._ended(run)
+                if ended is not False:
+                    self._end(device, runs, run, ended)
+                    continue
+                args = (run.job.target, run.job.threshold, run.nonce, run.count)
+                try:
+                    pending = launch(*args) if launch is not None else _Deferred(device, args)
+                except Exception as exc:
+                    self._end(device, runs, run, self._failure(device, exc))
+                    continue
+                run.launched = True
+                inflight.append((run, pending, time.perf_counter()))
+            if not inflight:
+                continue
+            run, pending, started = inflight.popleft()
+            run.launched = False
             try:
-                hit = device.search(target, threshold, nonce, count)
+                hit = pending.result()
             except Exception as exc:
-                self.metrics.errors.labels("device").inc()
-                log.exception("device launch failed", extra={"device": device.name})
-                raise DeviceFailure(f"device {device.name} failed: {exc}") from exc
-            seconds = time.perf_counter() - started
-            # Count the nonces tried up to the hit: some backends stop at a hit, others finish
-            # the batch, so this is what every backend surely did. Only a launch without a hit
-            # surely ran its whole batch, so only those measure the device's rate.
-            tried = count if hit is None else min(count, (hit - nonce) % _NONCES + 1)
-            if hit is None:
-                self._rate(device, count, seconds)
-            scanned += tried
-            self.metrics.hashes.labels(device.name).inc(tried)
-            if job.on_launch is not None:
-                job.on_launch(tried, seconds)
-            if hit is not None:
-                work = (hit % _NONCES).to_bytes(8, "little")
-                if is_valid(work, target, threshold):
-                    return Solution(work, device.name, scanned, time.perf_counter() - job.submitted)
-                self.metrics.invalid_hits.labels(device.name).inc()
-                log.error("device reported an invalid work; searching on",
-                          extra={"device": device.name, "hash": format_target(target),
-                                 "work": work.hex().upper(), "threshold": threshold})
-            nonce = (nonce + count) % _NONCES
+                self._end(device, runs, run, self._failure(device, exc))
+                continue
+            now = time.perf_counter()
+            # Its time on the device: from its start, or from the end of the launch before it.
+            seconds, last_read = now - max(started, last_read), now
+            solution = self._count(device, run, hit, seconds)
+            if solution is not None:
+                self._end(device, runs, run, solution)
+            else:
+                run.nonce = (run.nonce + run.count) % _NONCES
+
+    def _ended(self, run: _Run) -> Solution | None | BaseException | bool:
+        """Why a job must not launch again (None: it was stopped), or False to go on."""
+        if run.job.stop.is_set():
+            return None
+        if self._closed:
+            return DeviceFailure("the device pool closed")
+        if time.monotonic() >= run.job.deadline:
+            return SearchTimeout(f"no work found after {run.scanned} hashes")
+        return False
+
+    def _failure(self, device: SearchDevice, exc: Exception) -> DeviceFailure:
+        self.metrics.errors.labels("device").inc()
+        log.error("device launch failed", exc_info=exc, extra={"device": device.name})
+        failure = DeviceFailure(f"device {device.name} failed: {exc}")
+        failure.__cause__ = exc
+        return failure
+
+    def _end(self, device: SearchDevice, runs: list[_Run], run: _Run,
+             result: Solution | None | BaseException) -> None:
+        with self._lock:
+            runs.remove(run)
+            self._running[device.name] = len(runs)
+        job = run.job
+        with contextlib.suppress(RuntimeError):  # the job's event loop is gone
+            job.loop.call_soon_threadsafe(_deliver, job, result)
+
+    def _count(self, device: SearchDevice, run: _Run, hit: int | None,
+               seconds: float) -> Solution | None:
+        """Account for one launch; its work if it found a valid one."""
+        job, count = run.job, run.count
+        # Count the nonces tried up to the hit: some backends stop at a hit, others finish the
+        # batch, so this is what every backend surely did. Only a launch without a hit surely
+        # ran its whole batch, so only those measure the device's rate.
+        tried = count if hit is None else min(count, (hit - run.nonce) % _NONCES + 1)
+        if hit is None:
+            self._rate(device, count, seconds)
+        run.scanned += tried
+        self.metrics.hashes.labels(device.name).inc(tried)
+        if job.on_launch is not None:
+            job.on_launch(tried, seconds)
+        if hit is None:
+            return None
+        work = (hit % _NONCES).to_bytes(8, "little")
+        if is_valid(work, job.target, job.threshold):
+            return Solution(work, device.name, run.scanned, time.perf_counter() - job.submitted)
+        self.metrics.invalid_hits.labels(device.name).inc()
+        log.error("device reported an invalid work; searching on",
+                  extra={"device": device.name, "hash": format_target(job.target),
+                         "work": work.hex().upper(), "threshold": job.threshold})
+        return None
 
     def _rate(self, device: SearchDevice, count: int, seconds: float) -> None:
         if seconds <= 0:
