@@ -25,10 +25,19 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from solver.backends.base import SearchDevice
+from solver.jobs import (
+    Deferred,
+    DeviceFailure,
+    Job,
+    QueueFull,
+    Run,
+    SearchTimeout,
+    Solution,
+    deliver,
+)
 from solver.metrics import SolverMetrics
 from work import expected_hashes, format_target, is_valid
 
@@ -45,60 +54,6 @@ SHORT_JOB_LAUNCHES = 8
 _RATE_WEIGHT = 0.2
 
 
-class SearchTimeout(Exception):
-    """No work was found before the job's deadline (queue wait included)."""
-
-
-class QueueFull(Exception):
-    """Every device is busy and the waiting line is at its limit."""
-
-
-class DeviceFailure(Exception):
-    """A device raised during a launch; the job is abandoned, the device stays in the pool."""
-
-
-@dataclass(frozen=True)
-class Solution:
-    work: bytes  # 8 bytes, little-endian nonce
-    device: str
-    hashes: int  # nonces this job tried, up to its hit
-    seconds: float  # from submission to hit, queue wait included
-
-
-@dataclass(eq=False)
-class _Job:
-    target: bytes
-    threshold: int
-    deadline: float  # time.monotonic()
-    submitted: float  # time.perf_counter()
-    on_launch: Callable[[int, float], None] | None
-    loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[Solution | None]
-    stop: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass(eq=False)
-class _Run:
-    """A job on a device's thread: where its scan stands."""
-
-    job: _Job
-    nonce: int  # the next launch's first nonce
-    count: int  # nonces per launch
-    short: bool  # expected to end within a few launches: the device may take a second job
-    scanned: int = 0
-    launched: bool = False  # a launch of it is in flight
-
-
-class _Deferred:
-    """A launch of a device without ``launch``: ``search`` runs when its result is read."""
-
-    def __init__(self, device: SearchDevice, args: tuple[bytes, int, int, int]) -> None:
-        self.device, self.args = device, args
-
-    def result(self) -> int | None:
-        return self.device.search(*self.args)
-
-
 class DevicePool:
     def __init__(self, devices: Sequence[SearchDevice], metrics: SolverMetrics | None = None,
                  max_queue: int | None = None) -> None:
@@ -110,7 +65,7 @@ class DevicePool:
         # The line of jobs no device has taken yet, and what each feeder thread runs; both guarded
         # by ``_lock``. A device is busy while its thread holds a job (a stopped one included).
         self._lock = threading.Condition()
-        self._line: collections.deque[_Job] = collections.deque()
+        self._line: collections.deque[Job] = collections.deque()
         self._running: dict[str, int] = {d.name: 0 for d in self.devices}  # jobs per device
         self._threads: dict[str, threading.Thread | None] = {d.name: None for d in self.devices}
         self._closed = False
@@ -138,7 +93,7 @@ class DevicePool:
         launch, in the device's thread.
         """
         loop = asyncio.get_running_loop()
-        job = _Job(target, threshold, time.monotonic() + time_limit, time.perf_counter(), on_launch,
+        job = Job(target, threshold, time.monotonic() + time_limit, time.perf_counter(), on_launch,
                    loop, loop.create_future())
         outcome = "failed"
         try:
@@ -159,7 +114,7 @@ class DevicePool:
         finally:
             self.metrics.searches.labels(outcome).inc()
 
-    def _enqueue(self, job: _Job) -> None:
+    def _enqueue(self, job: Job) -> None:
         with self._lock:
             if self._closed:
                 raise DeviceFailure("the device pool is closed")
@@ -177,7 +132,7 @@ class DevicePool:
                     thread.start()
             self._lock.notify()
 
-    async def _outcome(self, job: _Job) -> Solution:
+    async def _outcome(self, job: Job) -> Solution:
         """Wait for the job's device thread; leave the line on cancellation or a queue timeout."""
         try:
             try:
@@ -195,7 +150,7 @@ class DevicePool:
         assert solution is not None  # only a stopped job ends without one
         return solution
 
-    def _withdraw(self, job: _Job) -> bool:
+    def _withdraw(self, job: Job) -> bool:
         """Take a job no device has started out of the line; False when a device runs it."""
         with self._lock:
             try:
@@ -218,8 +173,9 @@ class DevicePool:
         """
         launch = getattr(device, "launch", None)
         depth = DEPTH if launch is not None else 1
-        runs: list[_Run] = []
-        inflight: collections.deque[tuple[_Run, Any, float]] = collections.deque()
+        busy = self.metrics.busy.labels(device.name)
+        runs: list[Run] = []
+        inflight: collections.deque[tuple[Run, Any, float]] = collections.deque()
         last_read = 0.0
         while True:
             with self._lock:
@@ -228,17 +184,17 @@ class DevicePool:
                     job = self._line.popleft()
                     count = max(1, int(device.batch_size(job.threshold)))
                     short = expected_hashes(job.threshold) <= SHORT_JOB_LAUNCHES * count
-                    runs.append(_Run(job, secrets.randbits(64), count, short))
+                    runs.append(Run(job, secrets.randbits(64), count, short))
                     self.metrics.queue_depth.set(len(self._line))
                 self._running[device.name] = len(runs)
                 if not runs:
-                    self.metrics.busy.labels(device.name).set(0)
+                    busy.set(0)
                     if self._closed or not self._lock.wait_for(
                             lambda: self._line or self._closed, IDLE_SECONDS) or self._closed:
                         self._threads[device.name] = None
                         return
                     continue
-            self.metrics.busy.labels(device.name).set(1)
+            busy.set(1)
             for run in [r for r in runs if not r.launched]:
                 ended = self._ended(run)
                 if ended is not False:
@@ -246,7 +202,7 @@ class DevicePool:
                     continue
                 args = (run.job.target, run.job.threshold, run.nonce, run.count)
                 try:
-                    pending = launch(*args) if launch is not None else _Deferred(device, args)
+                    pending = launch(*args) if launch is not None else Deferred(device, args)
                 except Exception as exc:
                     self._end(device, runs, run, self._failure(device, exc))
                     continue
@@ -270,7 +226,7 @@ class DevicePool:
             else:
                 run.nonce = (run.nonce + run.count) % _NONCES
 
-    def _ended(self, run: _Run) -> Solution | None | BaseException | bool:
+    def _ended(self, run: Run) -> Solution | None | BaseException | bool:
         """Why a job must not launch again (None: it was stopped), or False to go on."""
         if run.job.stop.is_set():
             return None
@@ -287,16 +243,16 @@ class DevicePool:
         failure.__cause__ = exc
         return failure
 
-    def _end(self, device: SearchDevice, runs: list[_Run], run: _Run,
+    def _end(self, device: SearchDevice, runs: list[Run], run: Run,
              result: Solution | None | BaseException) -> None:
         with self._lock:
             runs.remove(run)
             self._running[device.name] = len(runs)
         job = run.job
         with contextlib.suppress(RuntimeError):  # the job's event loop is gone
-            job.loop.call_soon_threadsafe(_deliver, job, result)
+            job.loop.call_soon_threadsafe(deliver, job, result)
 
-    def _count(self, device: SearchDevice, run: _Run, hit: int | None,
+    def _count(self, device: SearchDevice, run: Run, hit: int | None,
                seconds: float) -> Solution | None:
         """Account for one launch; its work if it found a valid one."""
         job, count = run.job, run.count
@@ -340,7 +296,7 @@ class DevicePool:
             self._lock.notify_all()
         for job in line:
             with contextlib.suppress(RuntimeError):
-                job.loop.call_soon_threadsafe(_deliver, job, DeviceFailure("the device pool closed"))
+                job.loop.call_soon_threadsafe(deliver, job, DeviceFailure("the device pool closed"))
         for thread in threads:
             thread.join()
         for device in self.devices:
@@ -349,14 +305,3 @@ class DevicePool:
             except Exception:
                 log.exception("closing device failed", extra={"device": device.name})
 
-
-def _deliver(job: _Job, result: Solution | None | BaseException) -> None:
-    """On the job's event loop: hand the device thread's result to the waiting request."""
-    if job.done.done():
-        return
-    if job.stop.is_set():  # its request is gone: nobody would read an exception
-        job.done.cancel()
-    elif isinstance(result, BaseException):
-        job.done.set_exception(result)
-    else:
-        job.done.set_result(result)
