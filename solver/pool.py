@@ -49,7 +49,7 @@ IDLE_SECONDS = 2.0
 # Short jobs a device that starts launches without waiting for them runs at once, and how many
 # launches a short job is expected to need (see ``_feed``).
 DEPTH = 2
-SHORT_JOB_LAUNCHES = 8
+SHORT_JOB_LAUNCHES = 32
 # Weight of the newest launch in a device's smoothed hash rate.
 _RATE_WEIGHT = 0.2
 
