@@ -55,3 +55,24 @@ class HashlibDevice:
 
     def close(self) -> None:
         self.closed = True
+
+
+class LaunchingHashlibDevice(HashlibDevice):
+    """A ``HashlibDevice`` that also starts launches without waiting for them (``launch``), as
+    the OpenCL backend does; ``enqueued`` lists them in the order they were started."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.enqueued: list[tuple[bytes, int, int]] = []
+
+    def launch(self, target: bytes, threshold: int, start: int, count: int) -> _Pending:
+        self.enqueued.append((target, start, count))
+        return _Pending(self, (target, threshold, start, count))
+
+
+class _Pending:
+    def __init__(self, device: HashlibDevice, args: tuple[bytes, int, int, int]) -> None:
+        self.device, self.args = device, args
+
+    def result(self) -> int | None:
+        return self.device.search(*self.args)

@@ -10,7 +10,7 @@ import pytest
 import solver.pool as pool_module
 from solver.metrics import SolverMetrics
 from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
-from tests.solver_api.fakes import HashlibDevice
+from tests.solver_api.fakes import HashlibDevice, LaunchingHashlibDevice
 from work import MAX_THRESHOLD, difficulty
 
 EASY = 2**64 // 2**8 - 1  # about 256 hashes per work
@@ -236,3 +236,46 @@ async def test_closing_the_pool_fails_running_and_waiting_jobs() -> None:
     assert [launch[0] for launch in device.launches] == [target(0)] and device.closed
     with pytest.raises(DeviceFailure, match="closed"):
         await pool.solve(target(2), EASY, time_limit=30)
+
+
+async def test_a_device_that_launches_ahead_runs_two_short_jobs_alternately() -> None:
+    gate = threading.Event()
+    device = LaunchingHashlibDevice(gate=gate, batch=64)
+    pool = DevicePool([device])
+    jobs = [asyncio.create_task(pool.solve(target(i), EASY, time_limit=30)) for i in range(3)]
+    await started(device)
+    await asyncio.sleep(0.05)
+    # The second job's launch is queued behind the first's before that one ends; the third waits.
+    assert [launch[0] for launch in device.enqueued] == [target(0), target(1)]
+    assert pool.waiting == 1
+    gate.set()
+    results = await asyncio.gather(*jobs)
+    for i, solution in enumerate(results):
+        assert difficulty(solution.work, target(i)) <= EASY
+        # The lowest hit of the job's own scan: every nonce before it, from its start, misses.
+        first = next(launch[1] for launch in device.enqueued if launch[0] == target(i))
+        tried = (int.from_bytes(solution.work, "little") - first) % 2**64
+        assert solution.hashes == tried + 1
+        assert all(difficulty(((first + k) % 2**64).to_bytes(8, "little"), target(i)) > EASY
+                   for k in range(tried))
+    assert device.max_running == 1
+
+
+async def test_a_long_job_keeps_its_device_alone() -> None:
+    gate = threading.Event()
+    device = LaunchingHashlibDevice(gate=gate)
+    pool = DevicePool([device])
+    long = asyncio.create_task(pool.solve(target(0), NEVER, time_limit=60))
+    await started(device)
+    short = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.05)
+    assert [launch[0] for launch in device.enqueued] == [target(0)]
+    assert pool.waiting == 1
+    long.cancel()
+    gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    solution = await short
+    assert solution.device == device.name and difficulty(solution.work, target(1)) <= MAX_THRESHOLD
+    # The cancelled job launched nothing after the launch it had in flight.
+    assert [launch[0] for launch in device.enqueued] == [target(0), target(1)]
