@@ -9,7 +9,7 @@ import pytest
 
 import solver.pool as pool_module
 from solver.metrics import SolverMetrics
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
+from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout, Solution
 from tests.solver_api.fakes import HashlibDevice, LaunchingHashlibDevice
 from work import MAX_THRESHOLD, difficulty
 
@@ -23,6 +23,16 @@ def target(i: int) -> bytes:
 
 async def started(device: HashlibDevice) -> None:
     assert await asyncio.to_thread(device.started.wait, 10), "the device never started a launch"
+
+
+async def occupied(device: HashlibDevice, limit: int = MAX_THRESHOLD,
+                   ) -> tuple[DevicePool, asyncio.Task[Solution]]:
+    """A pool on ``device`` (gated) whose first job (target 0) has started its first launch."""
+    assert device.gate is not None
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), limit, time_limit=60))
+    await started(device)
+    return pool, first
 
 
 async def test_solution_meets_the_threshold_and_is_counted() -> None:
@@ -189,11 +199,8 @@ async def test_a_job_cancelled_while_waiting_leaves_the_line() -> None:
 
 
 async def test_a_device_thread_starts_the_next_job_without_the_event_loop() -> None:
-    gate = threading.Event()
-    device = HashlibDevice(gate=gate)
-    pool = DevicePool([device])
-    first = asyncio.create_task(pool.solve(target(0), MAX_THRESHOLD, time_limit=30))
-    await started(device)
+    device = HashlibDevice(gate=(gate := threading.Event()))
+    pool, first = await occupied(device)
     second = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
     await asyncio.sleep(0.01)
     assert pool.waiting == 1
@@ -219,11 +226,8 @@ async def test_an_idle_device_thread_ends_and_restarts_on_demand(monkeypatch) ->
 
 
 async def test_closing_the_pool_fails_running_and_waiting_jobs() -> None:
-    gate = threading.Event()
-    device = HashlibDevice(gate=gate)
-    pool = DevicePool([device])
-    running = asyncio.create_task(pool.solve(target(0), NEVER, time_limit=60))
-    await started(device)
+    device = HashlibDevice(gate=(gate := threading.Event()))
+    pool, running = await occupied(device, NEVER)
     waiting = asyncio.create_task(pool.solve(target(1), NEVER, time_limit=60))
     await asyncio.sleep(0.01)
     closing = asyncio.create_task(asyncio.to_thread(pool.close))
@@ -262,11 +266,8 @@ async def test_a_device_that_launches_ahead_runs_two_short_jobs_alternately() ->
 
 
 async def test_a_long_job_keeps_its_device_alone() -> None:
-    gate = threading.Event()
-    device = LaunchingHashlibDevice(gate=gate)
-    pool = DevicePool([device])
-    long = asyncio.create_task(pool.solve(target(0), NEVER, time_limit=60))
-    await started(device)
+    device = LaunchingHashlibDevice(gate=(gate := threading.Event()))
+    pool, long = await occupied(device, NEVER)
     short = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
     await asyncio.sleep(0.05)
     assert [launch[0] for launch in device.enqueued] == [target(0)]
