@@ -248,6 +248,8 @@ class DevicePool:
         with self._lock:
             runs.remove(run)
             self._running[device.name] = len(runs)
+        if not runs:  # before the answer leaves: whoever reads it may look at the gauge next
+            self.metrics.busy.labels(device.name).set(0)
         job = run.job
         with contextlib.suppress(RuntimeError):  # the job's event loop is gone
             job.loop.call_soon_threadsafe(deliver, job, result)

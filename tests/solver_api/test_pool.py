@@ -243,24 +243,26 @@ async def test_closing_the_pool_fails_running_and_waiting_jobs() -> None:
 
 
 async def test_a_device_that_launches_ahead_runs_two_short_jobs_alternately() -> None:
-    gate = threading.Event()
-    device = LaunchingHashlibDevice(gate=gate, batch=64)
-    pool = DevicePool([device])
-    jobs = [asyncio.create_task(pool.solve(target(i), EASY, time_limit=30)) for i in range(3)]
-    await started(device)
+    device = LaunchingHashlibDevice(gate=(gate := threading.Event()), batch=64)
+    pool, first = await occupied(device)
+    jobs = [asyncio.create_task(pool.solve(target(i), EASY, time_limit=30)) for i in (1, 2, 3)]
     await asyncio.sleep(0.05)
-    # The second job's launch is queued behind the first's before that one ends; the third waits.
-    assert [launch[0] for launch in device.enqueued] == [target(0), target(1)]
-    assert pool.waiting == 1
+    assert pool.waiting == 3
     gate.set()
     results = await asyncio.gather(*jobs)
-    for i, solution in enumerate(results):
+    await first
+    # Once the first job ends, the next two start together: the second's launch is queued before
+    # the first one's result is read; the fourth job waits for one of them to end.
+    assert device.events[:4] == [("launch", target(0)), ("result", target(0)),
+                                 ("launch", target(1)), ("launch", target(2))]
+    assert device.events.index(("launch", target(3))) > device.events.index(("result", target(1)))
+    for i, solution in zip((1, 2, 3), results, strict=True):
         assert difficulty(solution.work, target(i)) <= EASY
         # The lowest hit of the job's own scan: every nonce before it, from its start, misses.
-        first = next(launch[1] for launch in device.enqueued if launch[0] == target(i))
-        tried = (int.from_bytes(solution.work, "little") - first) % 2**64
+        first_nonce = next(launch[1] for launch in device.enqueued if launch[0] == target(i))
+        tried = (int.from_bytes(solution.work, "little") - first_nonce) % 2**64
         assert solution.hashes == tried + 1
-        assert all(difficulty(((first + k) % 2**64).to_bytes(8, "little"), target(i)) > EASY
+        assert all(difficulty(((first_nonce + k) % 2**64).to_bytes(8, "little"), target(i)) > EASY
                    for k in range(tried))
     assert device.max_running == 1
 
@@ -273,9 +275,9 @@ async def test_a_long_job_keeps_its_device_alone() -> None:
     assert [launch[0] for launch in device.enqueued] == [target(0)]
     assert pool.waiting == 1
     long.cancel()
-    gate.set()
     with pytest.raises(asyncio.CancelledError):
         await long
+    gate.set()
     solution = await short
     assert solution.device == device.name and difficulty(solution.work, target(1)) <= MAX_THRESHOLD
     # The cancelled job launched nothing after the launch it had in flight.
