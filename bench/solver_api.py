@@ -11,8 +11,9 @@ In one run, on the best device the backend finds:
    device's time; the tail of each job's last launch past its hit, and the gaps between jobs,
    are the loss. Beside it, works x 2^22 / time (noisy: the hashes a work needs are geometric);
 3. (b) LOCAL-network works (this year's threshold) from several concurrent clients: works/s, and
-   efficiency = works/s / (raw rate / expected hashes per LOCAL work) (target >= 0.5); then the
-   median latency of one LOCAL work sent alone.
+   efficiency = works/s / (raw rate / expected hashes per LOCAL work) (target >= 0.5), and the CPU
+   per work (server, a CPU device included, plus this client: steadier than works/s on a loaded
+   machine); then the median latency of one LOCAL work sent alone.
 The raw rate is measured before and after the server runs and averaged (the machine may be shared).
 Every work returned is checked with ``work.difficulty``. No packet leaves 127.0.0.1.
 """
@@ -93,6 +94,13 @@ def start_server(backend: str, port: int) -> subprocess.Popen[bytes]:
         time.sleep(0.1)
     server.kill()
     raise SystemExit("the worker server did not become ready")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a process, every thread, and of this one's own, summed."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    own = os.times()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + own.user + own.system
 
 
 def hashes_tried(client: httpx.Client) -> float:
@@ -194,7 +202,9 @@ def main() -> int:
             api_rate = (hashes_tried(metrics) - before) / wall
             useful_rate = jobs * expected_hashes(JOB_2_22) / wall
         raw.append(measure_raw(args.backend, raw_s)[1])
+        cpu_before = cpu_seconds(server.pid)
         local_works, local_wall, _ = asyncio.run(load(port, local, args.clients, run_s))
+        local_cpu = cpu_seconds(server.pid) - cpu_before
         raw.append(measure_raw(args.backend, raw_s)[1])
         # One client, one request at a time, on a kept-alive connection.
         _, _, alone = asyncio.run(load(port, local, 1, 0, count=alone_n))
@@ -213,6 +223,9 @@ def main() -> int:
         "local_works_per_s": works_per_s, "local_raw_rate_hs": raw_b,
         "local_works_allowed_per_s": allowed, "local_efficiency": works_per_s / allowed,
         "local_median_latency_ms": statistics.median(alone) * 1000,
+        # Server (a CPU device included) and bench client CPU per LOCAL work: steadier than works/s
+        # on a loaded machine, so the figure to compare two versions by.
+        "local_cpu_ms_per_work": local_cpu / local_works * 1000,
     }
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -225,6 +238,7 @@ def main() -> int:
           "(noisy: the hashes a work needs are geometric)")
     print(f"(b) LOCAL works         {works_per_s:8.1f} /s   allowed {allowed:.1f} /s  "
           f"efficiency {works_per_s / allowed:.2f} (target >= 0.50; {args.clients} clients)")
+    print(f"    LOCAL CPU per work  {figures['local_cpu_ms_per_work']:8.2f} core-ms (server + client)")
     print(f"    LOCAL latency       {figures['local_median_latency_ms']:8.2f} ms median of {len(alone)} "
           "works sent alone")
     return 0

@@ -28,9 +28,10 @@ _MASK64 = (1 << 64) - 1
 # Global sizes are rounded up to a multiple of it.
 _LOCAL = 256
 # At most this many hit slots per launch, so the hits buffer stays small to read back; a slot
-# holds at least 2^6 nonces, few enough for the host to resolve the lowest hit with hashlib.
+# holds at least 2^3 nonces, few enough for the host to resolve the lowest hit with hashlib in a
+# few microseconds (a 2^6 slot cost about 40 us a hit, a tenth of a LOCAL work's device time).
 _MAX_SLOTS_LOG2 = 16
-_MIN_SLOT_LOG2 = 6
+_MIN_SLOT_LOG2 = 3
 
 
 class OpenCLDevice:
@@ -46,12 +47,19 @@ class OpenCLDevice:
         self._program = cl.Program(self._context, source("work.cl")).build()
         log.info("built kernel for %s in %.2f s", self.name, time.monotonic() - started)
         self._search = cl.Kernel(self._program, "search")
+        # Scalar types declared once: PyOpenCL then packs the arguments in generated code (under
+        # 1 us), where set_args on NumPy scalars took about 47 us a launch, half a LOCAL launch's
+        # fixed cost.
+        self._search.set_scalar_arg_dtypes([np.uint64] * 7 + [np.uint32, np.uint32, None])
         self._local = min(_LOCAL, device.max_work_group_size)
         self._difficulties = cl.Kernel(self._program, "difficulties")
-        self._hits = np.zeros(1 << _MAX_SLOTS_LOG2, dtype=np.uint32)
-        self._hits_buf = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, self._hits.nbytes)
-        self._tag = 0  # the launch tag; 0 is what the cleared buffer holds
-        # One launch at a time per device: the pool gives each device one job, but a bench or a
+        # Hits buffers, one per launch in flight (spares kept for reuse), and the launch tag;
+        # 0 is what a cleared buffer holds.
+        self._buffers: list[cl.Buffer] = []
+        self._spare: list[tuple[np.ndarray, cl.Buffer]] = []
+        self._tag = 0
+        self._last_done = 0.0  # when the last launch's result was read
+        # Enqueueing is serialised: the pool feeds each device from one thread, but a bench or a
         # test may share it between threads.
         self._lock = threading.Lock()
         minimum = 1 << (20 if self.kind == "gpu" else 13)
@@ -92,46 +100,60 @@ class OpenCLDevice:
     def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
         if count <= 0:
             return None
+        return self.launch(target, threshold, start, count).result()
+
+    def launch(self, target: bytes, threshold: int, start: int, count: int) -> PendingSearch:
+        """Start ``search`` without waiting for it: the pool keeps a second launch queued behind
+        the running one, so the device never idles while the host reads a result (or waits for
+        the GIL, held by the HTTP server). Launches run in the order they were started."""
         words = target_words(target)
         start &= _MASK64
         with self._lock:
-            started = time.perf_counter()
-            slot, slot_log2 = self._launch(words, threshold, start, count)
-            self._batcher.record(count, time.perf_counter() - started)
-            # Narrow a large slot (big GPU batches) with a rescan of that slot alone, in finer
-            # slots, until a few dozen nonces are left for the host.
-            while slot is not None and slot_log2 > _MIN_SLOT_LOG2:
-                start = (start + (slot << slot_log2)) & _MASK64
-                count = min(1 << slot_log2, count - (slot << slot_log2))
-                slot, slot_log2 = self._launch(words, threshold, start, count)
-        if slot is None:
-            return None
-        first = slot << slot_log2
-        for offset in range(first, min(first + (1 << slot_log2), count)):
-            nonce = (start + offset) & _MASK64
-            if difficulty(nonce.to_bytes(8, "little"), target) <= threshold:
-                return nonce
-        log.error("%s reported a hit that hashlib does not confirm (target %s)", self.name, target.hex())
-        return None
+            hits, buffer = self._spare.pop() if self._spare else self._new_hits()
+            slot_log2 = self._enqueue(words, threshold, start, max(count, 1), buffer)
+            done = cl.enqueue_copy(self._queue, hits, buffer, is_blocking=False)
+            tag = self._tag
+        return PendingSearch(self, target, words, threshold, start, count, slot_log2, tag, hits,
+                             buffer, done)
 
-    def _launch(
-        self, words: tuple[int, ...], threshold: int, start: int, count: int
-    ) -> tuple[int | None, int]:
-        """One kernel launch: the first slot holding a hit (or None), and the slot size as log2."""
+    def _new_hits(self) -> tuple[np.ndarray, cl.Buffer]:
+        """A hits buffer (and its host copy) for one launch in flight, cleared of tags."""
+        hits = np.zeros(1 << _MAX_SLOTS_LOG2, dtype=np.uint32)
+        buffer = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, hits.nbytes)
+        cl.enqueue_fill_buffer(self._queue, buffer, np.uint32(0), 0, hits.nbytes)
+        self._buffers.append(buffer)
+        return hits, buffer
+
+    def _enqueue(self, words: tuple[int, ...], threshold: int, start: int, count: int,
+                 buffer: cl.Buffer) -> int:
+        """Enqueue one kernel launch writing this launch's tag into ``buffer``; the slot size (log2)."""
         slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
-        slots = (count + (1 << slot_log2) - 1) >> slot_log2
         global_size = (count + self._local - 1) // self._local * self._local
         self._tag = self._tag % 0xFFFFFFFF + 1
-        if self._tag == 1:  # first launch, or the tag wrapped: clear stale tags
-            cl.enqueue_fill_buffer(self._queue, self._hits_buf, np.uint32(0), 0, self._hits.nbytes)
-        hits = self._hits[:slots]
-        self._search.set_args(
-            np.uint64(start), *(np.uint64(w) for w in words), np.uint64(threshold),
-            np.uint64(count), np.uint32(slot_log2), np.uint32(self._tag), self._hits_buf,
-        )  # fmt: skip
+        if self._tag == 1:  # the tag wrapped: clear stale tags
+            for each in self._buffers:
+                cl.enqueue_fill_buffer(self._queue, each, np.uint32(0), 0, 4 << _MAX_SLOTS_LOG2)
+        self._search.set_args(start, *words, threshold, count, slot_log2, self._tag, buffer)
         cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (self._local,))
-        cl.enqueue_copy(self._queue, hits, self._hits_buf, is_blocking=True)
-        found = np.flatnonzero(hits == self._tag)
+        return slot_log2
+
+    def _finished(self, count: int, submitted: float, hits: np.ndarray, buffer: cl.Buffer) -> None:
+        """A launch's result was read: give its buffer back and fold its time into the rate
+        (from its start or the previous launch's end, whichever came last: it waited in line)."""
+        now = time.perf_counter()
+        with self._lock:
+            self._batcher.record(count, now - max(submitted, self._last_done))
+            self._last_done = now
+            self._spare.append((hits, buffer))
+
+    def _rescan(self, words: tuple[int, ...], threshold: int, start: int, count: int,
+                hits: np.ndarray, buffer: cl.Buffer) -> tuple[int | None, int]:
+        """A blocking launch over a slot of a finished launch: its first slot with a hit."""
+        with self._lock:
+            slot_log2 = self._enqueue(words, threshold, start, count, buffer)
+            slots = (count + (1 << slot_log2) - 1) >> slot_log2
+            cl.enqueue_copy(self._queue, hits[:slots], buffer, is_blocking=True)
+            found = np.flatnonzero(hits[:slots] == self._tag)
         return (int(found[0]) if found.size else None), slot_log2
 
     def difficulties(self, nonces: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -152,7 +174,51 @@ class OpenCLDevice:
     def close(self) -> None:
         with self._lock:
             self._queue.finish()
-            self._hits_buf.release()
+            for buffer in self._buffers:
+                buffer.release()
+
+
+class PendingSearch:
+    """One launch in flight on an ``OpenCLDevice``; ``result()`` waits for it."""
+
+    def __init__(self, device: OpenCLDevice, target: bytes, words: tuple[int, ...], threshold: int,
+                 start: int, count: int, slot_log2: int, tag: int, hits: np.ndarray,
+                 buffer: cl.Buffer, done: cl.Event) -> None:
+        self._device, self._target, self._words, self._threshold = device, target, words, threshold
+        self._start, self._count, self._slot_log2, self._tag = start, count, slot_log2, tag
+        self._hits, self._buffer, self._done = hits, buffer, done
+        self._submitted = time.perf_counter()
+
+    def result(self) -> int | None:
+        """The launch's lowest-offset hit, or None (the same answer as ``search``)."""
+        device, words, threshold = self._device, self._words, self._threshold
+        start, count, slot_log2 = self._start, self._count, self._slot_log2
+        self._done.wait()  # releases the GIL
+        try:
+            if count <= 0:
+                return None
+            slots = (count + (1 << slot_log2) - 1) >> slot_log2
+            found = np.flatnonzero(self._hits[:slots] == self._tag)
+            slot = int(found[0]) if found.size else None
+            # Narrow a large slot (big GPU batches) with a rescan of that slot alone, in finer
+            # slots, until a few nonces are left for the host.
+            while slot is not None and slot_log2 > _MIN_SLOT_LOG2:
+                start = (start + (slot << slot_log2)) & _MASK64
+                count = min(1 << slot_log2, count - (slot << slot_log2))
+                slot, slot_log2 = device._rescan(words, threshold, start, count, self._hits,
+                                                 self._buffer)
+        finally:
+            device._finished(self._count, self._submitted, self._hits, self._buffer)
+        if slot is None:
+            return None
+        first = slot << slot_log2
+        for offset in range(first, min(first + (1 << slot_log2), count)):
+            nonce = (start + offset) & _MASK64
+            if difficulty(nonce.to_bytes(8, "little"), self._target) <= threshold:
+                return nonce
+        log.error("%s reported a hit that hashlib does not confirm (target %s)", device.name,
+                  self._target.hex())
+        return None
 
 
 def device_kind(device: cl.Device) -> str:

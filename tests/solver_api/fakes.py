@@ -55,3 +55,28 @@ class HashlibDevice:
 
     def close(self) -> None:
         self.closed = True
+
+
+class LaunchingHashlibDevice(HashlibDevice):
+    """A ``HashlibDevice`` that also starts launches without waiting for them (``launch``), as
+    the OpenCL backend does; ``enqueued`` lists them in the order they were started, ``events``
+    when each was started and read, as ``("launch" | "result", target)``."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.enqueued: list[tuple[bytes, int, int]] = []
+        self.events: list[tuple[str, bytes]] = []
+
+    def launch(self, target: bytes, threshold: int, start: int, count: int) -> _Pending:
+        self.enqueued.append((target, start, count))
+        self.events.append(("launch", target))
+        return _Pending(self, (target, threshold, start, count))
+
+
+class _Pending:
+    def __init__(self, device: LaunchingHashlibDevice, args: tuple[bytes, int, int, int]) -> None:
+        self.device, self.args = device, args
+
+    def result(self) -> int | None:
+        self.device.events.append(("result", self.args[0]))
+        return self.device.search(*self.args)

@@ -7,9 +7,10 @@ import threading
 
 import pytest
 
+import solver.pool as pool_module
 from solver.metrics import SolverMetrics
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
-from tests.solver_api.fakes import HashlibDevice
+from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout, Solution
+from tests.solver_api.fakes import HashlibDevice, LaunchingHashlibDevice
 from work import MAX_THRESHOLD, difficulty
 
 EASY = 2**64 // 2**8 - 1  # about 256 hashes per work
@@ -22,6 +23,16 @@ def target(i: int) -> bytes:
 
 async def started(device: HashlibDevice) -> None:
     assert await asyncio.to_thread(device.started.wait, 10), "the device never started a launch"
+
+
+async def occupied(device: HashlibDevice, limit: int = MAX_THRESHOLD,
+                   ) -> tuple[DevicePool, asyncio.Task[Solution]]:
+    """A pool on ``device`` (gated) whose first job (target 0) has started its first launch."""
+    assert device.gate is not None
+    pool = DevicePool([device])
+    first = asyncio.create_task(pool.solve(target(0), limit, time_limit=60))
+    await started(device)
+    return pool, first
 
 
 async def test_solution_meets_the_threshold_and_is_counted() -> None:
@@ -185,3 +196,89 @@ async def test_a_job_cancelled_while_waiting_leaves_the_line() -> None:
     gate.set()
     await asyncio.gather(first, last)
     assert [launch[0] for launch in device.launches] == [target(0), target(2)]
+
+
+async def test_a_device_thread_starts_the_next_job_without_the_event_loop() -> None:
+    device = HashlibDevice(gate=(gate := threading.Event()))
+    pool, first = await occupied(device)
+    second = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.01)
+    assert pool.waiting == 1
+    device.started.clear()
+    gate.set()
+    # The event loop is blocked here (a synchronous wait): only the device's own thread can start
+    # the second job once the first one ends.
+    assert device.started.wait(10), "the next job waited for the event loop"
+    assert [launch[0] for launch in device.launches] == [target(0), target(1)]
+    await asyncio.gather(first, second)
+
+
+async def test_an_idle_device_thread_ends_and_restarts_on_demand(monkeypatch) -> None:
+    monkeypatch.setattr(pool_module, "IDLE_SECONDS", 0.05)
+    pool = DevicePool([HashlibDevice()])
+    await pool.solve(target(1), EASY, time_limit=30)
+    feeders = [t for t in threading.enumerate() if t.name.startswith("feed hashlib:0")]
+    assert feeders, "no feeder thread ran the job"
+    await asyncio.to_thread(feeders[0].join, 10)
+    assert not feeders[0].is_alive()
+    solution = await pool.solve(target(2), EASY, time_limit=30)
+    assert difficulty(solution.work, target(2)) <= EASY
+
+
+async def test_closing_the_pool_fails_running_and_waiting_jobs() -> None:
+    device = HashlibDevice(gate=(gate := threading.Event()))
+    pool, running = await occupied(device, NEVER)
+    waiting = asyncio.create_task(pool.solve(target(1), NEVER, time_limit=60))
+    await asyncio.sleep(0.01)
+    closing = asyncio.create_task(asyncio.to_thread(pool.close))
+    await asyncio.sleep(0.01)
+    gate.set()  # the launch in flight ends; no further launch starts
+    await closing
+    for job in (running, waiting):
+        with pytest.raises(DeviceFailure, match="closed"):
+            await job
+    assert [launch[0] for launch in device.launches] == [target(0)] and device.closed
+    with pytest.raises(DeviceFailure, match="closed"):
+        await pool.solve(target(2), EASY, time_limit=30)
+
+
+async def test_a_device_that_launches_ahead_runs_two_short_jobs_alternately() -> None:
+    device = LaunchingHashlibDevice(gate=(gate := threading.Event()), batch=64)
+    pool, first = await occupied(device)
+    jobs = [asyncio.create_task(pool.solve(target(i), EASY, time_limit=30)) for i in (1, 2, 3)]
+    await asyncio.sleep(0.05)
+    assert pool.waiting == 3
+    gate.set()
+    results = await asyncio.gather(*jobs)
+    await first
+    # Once the first job ends, the next two start together: the second's launch is queued before
+    # the first one's result is read; the fourth job waits for one of them to end.
+    assert device.events[:4] == [("launch", target(0)), ("result", target(0)),
+                                 ("launch", target(1)), ("launch", target(2))]
+    assert device.events.index(("launch", target(3))) > device.events.index(("result", target(1)))
+    for i, solution in zip((1, 2, 3), results, strict=True):
+        assert difficulty(solution.work, target(i)) <= EASY
+        # The lowest hit of the job's own scan: every nonce before it, from its start, misses.
+        first_nonce = next(launch[1] for launch in device.enqueued if launch[0] == target(i))
+        tried = (int.from_bytes(solution.work, "little") - first_nonce) % 2**64
+        assert solution.hashes == tried + 1
+        assert all(difficulty(((first_nonce + k) % 2**64).to_bytes(8, "little"), target(i)) > EASY
+                   for k in range(tried))
+    assert device.max_running == 1
+
+
+async def test_a_long_job_keeps_its_device_alone() -> None:
+    device = LaunchingHashlibDevice(gate=(gate := threading.Event()))
+    pool, long = await occupied(device, NEVER)
+    short = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=30))
+    await asyncio.sleep(0.05)
+    assert [launch[0] for launch in device.enqueued] == [target(0)]
+    assert pool.waiting == 1
+    long.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long
+    gate.set()
+    solution = await short
+    assert solution.device == device.name and difficulty(solution.work, target(1)) <= MAX_THRESHOLD
+    # The cancelled job launched nothing after the launch it had in flight.
+    assert [launch[0] for launch in device.enqueued] == [target(0), target(1)]
