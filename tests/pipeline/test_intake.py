@@ -14,6 +14,7 @@ from coordinator import CoordinatorSettings, create_app
 from coordinator.callbacks import CallbackSender
 from messaging import WorkRequested
 from messaging.memory import MemoryBroker
+from tests.clock import Ahead, resolve
 from work import Network, threshold
 
 HASH = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
@@ -48,9 +49,8 @@ BAD_INPUTS = [
     ("network missing", HASH, _with(network=_MISSING), 400, "network"),
     ("timestamp before 2024", HASH, _with(timestamp="2023-12-31T23:59:59Z"), 400, "before 2024"),
     ("timestamp epoch ms before 2024", HASH, _with(timestamp=1703980800000), 400, "before 2024"),
-    ("timestamp 2 min ahead", HASH, _with(timestamp=_future(120).isoformat()), 400, "future"),
-    ("timestamp epoch ms ahead", HASH,
-     _with(timestamp=int(_future(3600).timestamp() * 1000)), 400, "future"),
+    ("timestamp 2 min ahead", HASH, _with(timestamp=Ahead(120)), 400, "future"),
+    ("timestamp epoch ms ahead", HASH, _with(timestamp=Ahead(3600, epoch_ms=True)), 400, "future"),
     ("timestamp not ISO", HASH, _with(timestamp="yesterday"), 400, "ISO-8601"),
     ("timestamp without zone", HASH, _with(timestamp="2026-01-01T00:00:00"), 400, "zone"),
     ("timestamp boolean", HASH, _with(timestamp=True), 400, "timestamp"),
@@ -100,7 +100,7 @@ async def _post(client: httpx.AsyncClient, hash: str, body: object) -> httpx.Res
     if isinstance(body, bytes):
         return await client.post(f"/works/{hash}", content=body,
                                  headers={"Content-Type": "application/json"})
-    return await client.post(f"/works/{hash}", json=body)
+    return await client.post(f"/works/{hash}", json=resolve(body))
 
 
 @pytest.mark.parametrize(("path_hash", "body", "status", "words"),

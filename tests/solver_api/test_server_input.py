@@ -4,7 +4,6 @@ never a 5xx; and the probes, metrics and OpenAPI document, over a real socket.""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -12,6 +11,7 @@ import pytest
 
 from solver.api import create_app
 from solver.settings import SolverSettings
+from tests.clock import Ahead, resolve
 from tests.solver_api.server import ServerThread
 
 ZERO = "0" * 64
@@ -25,10 +25,6 @@ def server(backend_devices) -> Iterator[ServerThread]:
     backend_devices.setdefault("numpy", discover("numpy"))
     with ServerThread(create_app(SolverSettings(), backend_devices["numpy"])) as running:
         yield running
-
-
-def future_ms(seconds: float) -> int:
-    return int((time.time() + seconds) * 1000)
 
 
 # (what, path, raw body, what the error must mention)
@@ -56,7 +52,7 @@ BAD = [
     ("network a number", "/works", {**GOOD, "network": 1}, "unknown network"),
     ("pre-2024 timestamp", "/works", {**GOOD, "timestamp": "2023-12-31T23:59:59Z"}, "before 2024"),
     ("pre-2024 epoch ms", "/works", {**GOOD, "timestamp": 1704067199999}, "before 2024"),
-    ("future timestamp", "/works", {**GOOD, "timestamp": future_ms(600)}, "in the future"),
+    ("future timestamp", "/works", {**GOOD, "timestamp": Ahead(600, epoch_ms=True)}, "in the future"),
     ("timestamp without zone", "/works", {**GOOD, "timestamp": "2026-01-01T00:00:00"}, "time zone"),
     ("timestamp not a date", "/works", {**GOOD, "timestamp": "yesterday"}, "ISO-8601"),
     ("timestamp negative", "/works", {**GOOD, "timestamp": -1}, "out of range"),
@@ -72,7 +68,7 @@ BAD = [
 
 @pytest.mark.parametrize(("what", "path", "body", "mention"), BAD, ids=[b[0] for b in BAD])
 def test_bad_input_answers_400_with_an_error(server, what, path, body, mention) -> None:
-    r = httpx.post(server.url + path, content=json.dumps(body),
+    r = httpx.post(server.url + path, content=json.dumps(resolve(body)),
                    headers={"content-type": "application/json"}, timeout=30)
     assert r.status_code == 400, (what, r.status_code, r.text)
     assert mention.lower() in r.json()["error"].lower(), r.json()
