@@ -67,15 +67,20 @@ def check(target: bytes, work_hex: object, limit: int) -> None:
 
 # --- the worker server alone ----------------------------------------------------------------------
 
+#: Concurrent clients of the worker server alone (bench/solver_api.py uses 4 too).
+WORKER_CLIENTS = 4
+
 async def pause(gap: float) -> None:
     await asyncio.sleep(random.uniform(0, gap))
 
 
 async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: float,
                        processes: dict[str, list[int]]) -> Result:
+    """The peer, at its best: a few keep-alive clients keep the device busy (as the adapter does,
+    which holds two requests per device), rather than one connection per request."""
     result = Result("worker server alone", count=count)
     async with httpx.AsyncClient(base_url=url, timeout=300, trust_env=False,
-                                 limits=httpx.Limits(max_connections=None)) as client:
+                                 limits=httpx.Limits(max_connections=WORKER_CLIENTS)) as client:
         async def one(target: bytes) -> float:
             started = time.perf_counter()
             answer = await client.post(f"/works/{target.hex()}", json={"threshold": str(limit)})
@@ -152,7 +157,9 @@ def intake_server(port: int) -> None:
 
     logging.disable(logging.WARNING)
     broker = MemoryBroker()
-    app = create_app(CoordinatorSettings(messaging="memory"), broker=broker)
+    # The bench's callback URL is on loopback, which the callback policy refuses unless opened.
+    app = create_app(CoordinatorSettings(messaging="memory", callback_allowed_networks="127.0.0.0/8"),
+                     broker=broker)
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
@@ -161,6 +168,8 @@ async def intake(url_port: int, seconds: float, connections: int = 32) -> tuple[
     body = {"network": "LOCAL", "timestamp": now, "callback": "http://127.0.0.1:9/cb"}
     requests = [build_request("127.0.0.1", url_port, t.hex(), body) for t in targets(512, 7)]
     rate, statuses = await hammer("127.0.0.1", url_port, requests, connections, seconds)
+    if set(statuses) != {202}:
+        raise SystemExit(f"intake answered {dict(statuses)}: only 202s count")
     return rate, dict(statuses)
 
 
