@@ -85,13 +85,30 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
 // clearing; it takes the first such slot (the lowest hit lies in it) and resolves the hit inside
 // that slot's 2^shift nonces. Several items of one slot may store at once, all the same value, so
 // no atomics are needed. (A per-item value here, e.g. the offset, broke PoCL's vectoriser.)
+//
+// first[0] holds (tag << 16 | group) of a work-group of this launch that hit (groups capped at
+// 0xFFFF; tags are 16-bit, the host clears the buffers when they wrap): a later group has nothing
+// to add (the lowest hit lies at or below the one found), so it skips its hashes. An easy job's
+// launch (a LOCAL work) thus stops soon after its hit instead of scanning to its end. Racing
+// stores each write a real hitting group, so any value read is safe.
+// The shape keeps PoCL's vectoriser (measured; each of these halved the hash rate or worse): the
+// word is read through its own `restrict` pointer (the same buffer as `first`), so the compiler
+// reads it once per work-group, outside the work-item loop; the store is 32-bit and its address
+// is written as varying (gid >> 63 is 0 here), as a store to one fixed address is not vectorised.
 __kernel void search(ulong start, ulong t0, ulong t1, ulong t2, ulong t3, ulong threshold,
-                     ulong count, uint shift, uint tag, __global uint *hits)
+                     ulong count, uint shift, uint tag, __global uint *hits,
+                     __global uint *first, __global const uint *restrict seen_at)
 {
+    const uint group = min((uint)get_group_id(0), 0xFFFFu);
+    const uint seen = *seen_at;
+    if ((seen >> 16) == tag && (seen & 0xFFFFu) < group) {
+        return;
+    }
     const ulong gid = get_global_id(0);
     const ulong d = work_difficulty(start + gid, t0, t1, t2, t3);
     if (d <= threshold && gid < count) {
         hits[gid >> shift] = tag;
+        first[gid >> 63] = (tag << 16) | group;
     }
 }
 

@@ -50,6 +50,7 @@ IDLE_SECONDS = 2.0
 # launches a short job is expected to need (see ``_feed``).
 DEPTH = 2
 SHORT_JOB_LAUNCHES = 32
+_OUTCOMES = ("solved", "cancelled", "timeout", "refused", "failed")
 # Weight of the newest launch in a device's smoothed hash rate.
 _RATE_WEIGHT = 0.2
 
@@ -71,9 +72,16 @@ class DevicePool:
         self._closed = False
         #: Smoothed hashes per second of each device's launches, by device name.
         self.rates: dict[str, float] = {}
+        # Labelled series looked up once: ``labels()`` takes a lock and builds a key each call,
+        # GIL time on every launch of an easy job.
+        m = self.metrics
+        self._busy = {d.name: m.busy.labels(d.name) for d in self.devices}
+        self._hashes = {d.name: m.hashes.labels(d.name) for d in self.devices}
+        self._rate_gauges = {d.name: m.hash_rate.labels(d.name) for d in self.devices}
+        self._outcomes = {o: m.searches.labels(o) for o in _OUTCOMES}
         for device in self.devices:
-            self.metrics.busy.labels(device.name).set(0)
-            self.metrics.hash_rate.labels(device.name).set(0)
+            self._busy[device.name].set(0)
+            self._rate_gauges[device.name].set(0)
 
     @property
     def waiting(self) -> int:
@@ -112,7 +120,7 @@ class DevicePool:
             outcome = "refused"
             raise
         finally:
-            self.metrics.searches.labels(outcome).inc()
+            self._outcomes[outcome].inc()
 
     def _enqueue(self, job: Job) -> None:
         with self._lock:
@@ -133,22 +141,28 @@ class DevicePool:
             self._lock.notify()
 
     async def _outcome(self, job: Job) -> Solution:
-        """Wait for the job's device thread; leave the line on cancellation or a queue timeout."""
+        """Wait for the job's device thread; leave the line on cancellation or a queue timeout.
+
+        A timer, not ``asyncio.timeout`` and ``shield``: the same outcomes with fewer objects per
+        request (an easy job's whole search costs about as much as the asyncio around it)."""
+        timer = job.loop.call_later(max(0.0, job.deadline - time.monotonic()), self._expire, job)
         try:
-            try:
-                async with asyncio.timeout(max(0.0, job.deadline - time.monotonic())):
-                    solution = await asyncio.shield(job.done)
-            except TimeoutError:
-                if self._withdraw(job):
-                    raise SearchTimeout("no device became free before the deadline") from None
-                # Running: its thread notices the deadline before its next launch.
-                solution = await asyncio.shield(job.done)
+            # Cancelling this task cancels ``job.done`` too: ``deliver`` then leaves it alone.
+            solution = await job.done
         except asyncio.CancelledError:
             if not self._withdraw(job):
                 job.stop.set()  # the launch in flight runs on; the thread then drops the job
             raise
+        finally:
+            timer.cancel()
         assert solution is not None  # only a stopped job ends without one
         return solution
+
+    def _expire(self, job: Job) -> None:
+        """The deadline, on the event loop: a job still in the line fails now; a running one ends
+        before its next launch (its thread checks the deadline)."""
+        if self._withdraw(job) and not job.done.done():
+            job.done.set_exception(SearchTimeout("no device became free before the deadline"))
 
     def _withdraw(self, job: Job) -> bool:
         """Take a job no device has started out of the line; False when a device runs it."""
@@ -173,7 +187,7 @@ class DevicePool:
         """
         launch = getattr(device, "launch", None)
         depth = DEPTH if launch is not None else 1
-        busy = self.metrics.busy.labels(device.name)
+        busy = self._busy[device.name]
         runs: list[Run] = []
         inflight: collections.deque[tuple[Run, Any, float]] = collections.deque()
         last_read = 0.0
@@ -249,7 +263,7 @@ class DevicePool:
             runs.remove(run)
             self._running[device.name] = len(runs)
         if not runs:  # before the answer leaves: whoever reads it may look at the gauge next
-            self.metrics.busy.labels(device.name).set(0)
+            self._busy[device.name].set(0)
         job = run.job
         with contextlib.suppress(RuntimeError):  # the job's event loop is gone
             job.loop.call_soon_threadsafe(deliver, job, result)
@@ -265,7 +279,7 @@ class DevicePool:
         if hit is None:
             self._rate(device, count, seconds)
         run.scanned += tried
-        self.metrics.hashes.labels(device.name).inc(tried)
+        self._hashes[device.name].inc(tried)
         if job.on_launch is not None:
             job.on_launch(tried, seconds)
         if hit is None:
@@ -286,7 +300,7 @@ class DevicePool:
         previous = self.rates.get(device.name)
         smoothed = rate if previous is None else previous + _RATE_WEIGHT * (rate - previous)
         self.rates[device.name] = smoothed
-        self.metrics.hash_rate.labels(device.name).set(smoothed)
+        self._rate_gauges[device.name].set(smoothed)
 
     def close(self) -> None:
         """Fail every job (a running one within one launch), end the feeder threads, close the

@@ -60,8 +60,11 @@ def run(args: argparse.Namespace) -> int:
     # Opened here rather than in the app's start-up so that a bad selection is one line, exit 2.
     devices = open_devices(settings)
     try:
-        # log_config=None: uvicorn's loggers go through ours (one structured line per event).
-        uvicorn.run(create_app(settings, devices), host=args.host, port=args.port, log_config=None)
+        # log_config=None: uvicorn's loggers go through ours (one structured line per event). No
+        # access log: the API's own "work found" line says more, and a second line per work costs
+        # CPU the device shares on a CPU host (a LOCAL work is about a millisecond).
+        uvicorn.run(create_app(settings, devices), host=args.host, port=args.port, log_config=None,
+                    access_log=False)
     finally:
         for device in devices:
             device.close()

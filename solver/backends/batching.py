@@ -1,9 +1,10 @@
 """Launch sizing shared by the backends: follow the measured rate, and stay small for easy jobs.
 
 A job needs a geometric number of hashes with mean E (``expected_hashes``). Scanning it in
-launches of B nonces wastes, per job, about B/2 hashes past the hit (the last launch finishes)
-and o hashes per launch (o: the fixed cost of a launch, in hashes at the device's rate): a job
-costs about E (1 + o/B) + B/2, least at B = sqrt(2 o E). Launches are also capped at
+launches of B nonces wastes, per job, about t B/2 hashes past the hit (t = 1 when the last launch
+finishes; less for a kernel that skips what lies past a hit) and o hashes per launch (o: the fixed
+cost of a launch, in hashes at the device's rate): a job costs about E (1 + o/B) + t B/2, least at
+B = sqrt(2 o E / t). Launches are also capped at
 ``LAUNCH_SECONDS`` so that cancellation is quick, and never smaller than the device needs to run
 at full speed.
 """
@@ -35,10 +36,11 @@ def target_words(target: bytes) -> tuple[int, int, int, int]:
 class RateBatcher:
     """Tracks a device's hash rate and turns it into launch sizes."""
 
-    def __init__(self, minimum: int, maximum: int, rate: float = 0.0) -> None:
+    def __init__(self, minimum: int, maximum: int, rate: float = 0.0, tail: float = 1.0) -> None:
         self.minimum = minimum
         self.maximum = maximum
         self.rate = rate
+        self.tail = tail  # the share of a launch past its hit that the device still scans
         self.overhead = DEFAULT_OVERHEAD_SECONDS
 
     def reset(self, rate: float, overhead: float | None = None) -> None:
@@ -62,6 +64,6 @@ class RateBatcher:
             return self.minimum
         expected = expected_hashes(threshold)
         by_time = self.rate * LAUNCH_SECONDS
-        by_job = min(math.sqrt(2 * self.overhead * self.rate * expected), EASY_FACTOR * expected)
+        by_job = min(math.sqrt(2 * self.overhead * self.rate * expected / self.tail), EASY_FACTOR * expected)
         size = max(self.minimum, int(min(by_time, by_job, self.maximum)))
         return (size + _ALIGN - 1) // _ALIGN * _ALIGN
