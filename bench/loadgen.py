@@ -18,6 +18,10 @@ def build_request(host: str, port: int, hash_hex: str, body: dict[str, object]) 
 
 
 async def _read_response(reader: asyncio.StreamReader) -> int:
+    return (await _read_answer(reader))[0]
+
+
+async def _read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     status_line = await reader.readline()
     if not status_line:
         raise ConnectionError("server closed the connection")
@@ -30,9 +34,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
         name, _, value = line.partition(b":")
         if name.strip().lower() == b"content-length":
             length = int(value)
-    if length:
-        await reader.readexactly(length)
-    return status
+    return status, await reader.readexactly(length) if length else b""
 
 
 async def hammer(host: str, port: int, requests: list[bytes], connections: int,
@@ -56,3 +58,22 @@ async def hammer(host: str, port: int, requests: list[bytes], connections: int,
     started = time.perf_counter()
     await asyncio.gather(*(one(k) for k in range(connections)))
     return sum(statuses.values()) / (time.perf_counter() - started), statuses
+
+
+async def exchange(host: str, port: int, requests: list[bytes],
+                   connections: int) -> list[tuple[int, bytes]]:
+    """Send every request once over ``connections`` keep-alive connections, each request waiting
+    for its answer; the status and body of each, in the order of ``requests``."""
+    answers: list[tuple[int, bytes]] = [(0, b"")] * len(requests)
+
+    async def one(offset: int) -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            for i in range(offset, len(requests), connections):
+                writer.write(requests[i])
+                answers[i] = await _read_answer(reader)
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(one(k) for k in range(min(connections, len(requests)))))
+    return answers

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import random
@@ -32,12 +33,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from atto_work.receiver import CallbackReceiver
 from bench.cpu import cpu_seconds, cpu_used, descendants
-from bench.loadgen import build_request, hammer
+from bench.loadgen import build_request, exchange, hammer
 from tests.emulator import PubSubEmulator, free_port
 from tests.pipeline.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
@@ -67,8 +69,17 @@ def check(target: bytes, work_hex: object, limit: int) -> None:
 
 # --- the worker server alone ----------------------------------------------------------------------
 
-#: Concurrent clients of the worker server alone (bench/solver_api.py uses 4 too).
+#: Concurrent clients of the worker server alone (bench/solver_api.py uses 4 too). Throughput runs
+#: use the lean keep-alive client of ``bench.loadgen`` for both the peer and the pipelines: an httpx
+#: client costs more CPU per request than the services it measures on this 2-core machine.
 WORKER_CLIENTS = 4
+#: Keep-alive connections posting a pipeline's batch (the coordinator answers 202 at once).
+PIPELINE_CLIENTS = 8
+
+
+def _host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return parts.hostname or "127.0.0.1", parts.port or 80
 
 async def pause(gap: float) -> None:
     await asyncio.sleep(random.uniform(0, gap))
@@ -89,11 +100,18 @@ async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: f
             return time.perf_counter() - started
 
         await one(targets(1, 99)[0])  # warm-up
+        batch = targets(count, 1)
+        host, port = _host_port(url)
+        requests = [build_request(host, port, t.hex(), {"threshold": str(limit)}) for t in batch]
         before = cpu_seconds(processes)
         started = time.perf_counter()
-        await asyncio.gather(*(one(t) for t in targets(count, 1)))
+        answers = await exchange(host, port, requests, WORKER_CLIENTS)
         result.works_per_second = count / (time.perf_counter() - started)
         result.cpu = cpu_used(before, cpu_seconds(processes))
+        for target, (status, body) in zip(batch, answers, strict=True):
+            if status != 200:
+                raise SystemExit(f"worker server answered {status} {body[:200]!r}")
+            check(target, json.loads(body)["work"], limit)
         for target in targets(sequential, 2):
             await pause(gap)
             result.latencies.append(await one(target))
@@ -103,12 +121,12 @@ async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: f
 # --- a pipeline (coordinator URL + callbacks) -----------------------------------------------------
 
 async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, gap: float,
-                   processes: dict[str, list[int]]) -> Result:
+                   processes: dict[str, list[int]], network: Network = Network.LOCAL) -> Result:
     result = Result(name, count=count)
     now = datetime.now(UTC)
-    limit = threshold(Network.LOCAL, now)
+    limit = threshold(network, now)
     with CallbackReceiver() as receiver:
-        body = {"network": "LOCAL", "timestamp": now.isoformat(), "callback": receiver.url}
+        body = {"network": network.name, "timestamp": now.isoformat(), "callback": receiver.url}
         async with httpx.AsyncClient(base_url=url, timeout=30, trust_env=False,
                                      limits=httpx.Limits(max_connections=64)) as client:
             async def send(target: bytes) -> float:
@@ -129,11 +147,16 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, 
             await send(warm[0])
             await collect(warm)
             batch = targets(count, salt + 1)
+            host, port = _host_port(url)
+            requests = [build_request(host, port, t.hex(), body) for t in batch]
             before = cpu_seconds(processes)
-            sent = await asyncio.gather(*(send(t) for t in batch))
+            first_sent = time.perf_counter()
+            answers = await exchange(host, port, requests, PIPELINE_CLIENTS)
+            if {status for status, _ in answers} != {202}:
+                raise SystemExit(f"{name}: intake answered {sorted({s for s, _ in answers})}")
             callbacks = (await collect(batch)).values()
             result.cpu = cpu_used(before, cpu_seconds(processes))
-            result.works_per_second = count / (max(c.received_at for c in callbacks) - min(sent))
+            result.works_per_second = count / (max(c.received_at for c in callbacks) - first_sent)
             for target in targets(sequential, salt + 2):
                 await pause(gap)
                 started = await send(target)
@@ -205,13 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gap-ms", type=float, default=50.0,
                         help="latency runs: random pause of 0 to this before each request")
     parser.add_argument("--no-pubsub", action="store_true", help="skip the emulator stack")
+    parser.add_argument("--network", choices=["LOCAL", "DEV"], default="LOCAL",
+                        help="works of this network (DEV: 1,000x harder, the device dominates)")
     parser.add_argument("--outstanding", type=int, action="append", default=[],
                         help="also run the Pub/Sub stack with this "
                         "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT (repeatable)")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.sequential, args.intake_seconds = 50, 20, 2.0
-    limit = threshold(Network.LOCAL, datetime.now(UTC))
+    network = Network[args.network]
+    limit = threshold(network, datetime.now(UTC))
     gap = args.gap_ms / 1000
     me = [os.getpid()]
     logs = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
@@ -231,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
                    logs, probe="/adapter/ready").start()
     try:
         pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n, args.sequential,
-                                              10, gap, {"up": [up.process.pid], "bench": me})))
+                                              10, gap, {"up": [up.process.pid], "bench": me}, network)))
     finally:
         up.terminate()
     print(f"up: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
@@ -251,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             with Stack(emulator.host, logs, env={"LOG_LEVEL": "WARNING"}) as stack:
                 pipelines.append(asyncio.run(pipeline("multi-process, Pub/Sub emulator",
                                                       stack.coordinator.url, args.n, args.sequential, 20,
-                                                      gap, stack_processes(emulator, stack, me))))
+                                                      gap, stack_processes(emulator, stack, me), network)))
                 print(f"pubsub: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
                 stack.adapter.terminate()  # intake only: the requests are not solved
                 intakes["coordinator, Pub/Sub emulator"] = asyncio.run(
@@ -262,10 +288,11 @@ def main(argv: list[str] | None = None) -> int:
                     pipelines.append(asyncio.run(pipeline(
                         f"multi-process, Pub/Sub emulator, {held} outstanding",
                         stack.coordinator.url, args.n, args.sequential, 30 + held, gap,
-                        stack_processes(emulator, stack, me))))
+                        stack_processes(emulator, stack, me), network)))
 
     print(report(worker, pipelines, intakes))
-    print(f"\n(n={args.n}, sequential={args.sequential}, intake {args.intake_seconds:g} s; logs in {logs})")
+    print(f"\n({args.network} works, n={args.n}, sequential={args.sequential}, "
+          f"intake {args.intake_seconds:g} s; logs in {logs})")
     return 0
 
 
