@@ -53,11 +53,12 @@ def test_headers_only_when_a_secret_is_set() -> None:
 
 
 def test_the_readme_verification_snippet_accepts_ours_and_refuses_tampering() -> None:
-    """The client code in docs/readme/reliability.md, run as a client would paste it."""
+    """The client code in the README's "Verifying a signed callback", run as a client would paste it."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "docs/readme/reliability.md").read_text()
-    snippet = text.split("```python\n", 1)[1].split("```", 1)[0]
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = text.split("### Verifying a signed callback", 1)[1]
+    snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, object] = {}
     exec(compile(snippet, "reliability.md", "exec"), namespace)  # noqa: S102 - our own docs
     client_verify = namespace["verify"]
