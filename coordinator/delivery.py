@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from coordinator.callback_transport import CallbackRejected
 from coordinator.callbacks import CallbackFailed, CallbackSender
 from coordinator.metrics import CALLBACK_SECONDS, RESULT_AGE_SECONDS, RESULTS
-from messaging import Broker, Message, MessageError, WorkGenerated
+from messaging import Broker, Message, WorkGenerated
+from messaging.messages import decode
 from work import difficulty, format_work
 
 log = logging.getLogger(__name__)
@@ -39,12 +40,9 @@ class ResultDelivery:
         self._max_age = max_age
 
     async def __call__(self, message: Message) -> None:
-        try:
-            result = WorkGenerated.from_json(message.data)
-        except MessageError as exc:
+        result = decode(WorkGenerated, message)
+        if result is None:
             RESULTS.labels("malformed").inc()
-            log.error("malformed WorkGenerated dropped: %s", exc,
-                      extra={"message_id": message.message_id})
             return
         context = {"hash": result.hash, "message_id": message.message_id}
         value = difficulty(result.work, result.target)

@@ -8,11 +8,13 @@ so our coordinator and adapter can be mixed with the reference ones.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from messaging.broker import Message
 from work import WorkError, format_target, format_work, parse_target, parse_threshold, parse_work
 
 
@@ -117,3 +119,19 @@ class WorkGenerated:
         body = _load(data, kind)
         with _rules(kind):
             return cls(*_request_fields(body, kind), parse_work(_field(body, "work", kind)))
+
+
+M = TypeVar("M", WorkRequested, WorkGenerated)
+log = logging.getLogger(__name__)
+
+
+def decode(kind: type[M], message: Message) -> M | None:
+    """``message`` read as ``kind``, or ``None`` after logging it when it is malformed.
+
+    A malformed message is to be acked and dropped by the caller: redelivering it cannot help.
+    """
+    try:
+        return kind.from_json(message.data)
+    except MessageError as exc:
+        log.error("malformed message dropped: %s", exc, extra={"message_id": message.message_id})
+        return None

@@ -20,7 +20,8 @@ import time
 import httpx
 from prometheus_client import Counter, Gauge, Histogram
 
-from messaging import Broker, Message, MessageError, Retry, Subscription, WorkGenerated, WorkRequested
+from messaging import Broker, Message, Retry, Subscription, WorkGenerated, WorkRequested
+from messaging.messages import decode
 from work import WorkError, difficulty, format_work, parse_work
 from worker_adapter.settings import AdapterSettings
 
@@ -112,12 +113,9 @@ class Adapter:
     # 2. handle one request --------------------------------------------------------------------
 
     async def handle(self, message: Message) -> None:
-        try:
-            request = WorkRequested.from_json(message.data)
-        except MessageError as exc:
+        request = decode(WorkRequested, message)
+        if request is None:
             MESSAGES.labels("malformed").inc()
-            log.error("malformed WorkRequested dropped: %s", exc,
-                      extra={"message_id": message.message_id})
             return
         context = {"hash": request.hash, "message_id": message.message_id}
         IN_FLIGHT.inc()
