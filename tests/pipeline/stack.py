@@ -6,6 +6,7 @@ own OS process, started, killed and restarted one at a time.
     stack.coordinator.url                       # http://127.0.0.1:PORT
     stack.adapter.kill(); stack.adapter.start() # SIGKILL, then a fresh process on the same port
     stack.adapter.terminate()                   # SIGTERM; returns the exit status
+    stack.solver.pause(); stack.solver.resume() # SIGSTOP / SIGCONT: a hung process, then alive again
     stack.stop()                                # everything still running, SIGTERM then SIGKILL
 
 Each component logs to ``<tmp>/<name>.log`` (``Component.log()`` reads it, for failure messages).
@@ -93,6 +94,16 @@ class Component:
             assert self.process is not None
             self.process.send_signal(signal.SIGKILL)
             self.process.wait(timeout=30)
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing, like a hung server."""
+        assert self.process is not None and self.running, f"{self.name} is not running"
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``."""
+        assert self.process is not None and self.running, f"{self.name} is not running"
+        self.process.send_signal(signal.SIGCONT)
 
     def terminate(self, timeout: float = 60.0) -> int | None:
         """SIGTERM and wait (SIGKILL after ``timeout``); the exit status."""
