@@ -19,8 +19,7 @@ import typing
 
 import httpcore
 import httpx
-from httpcore import AsyncNetworkBackend, AsyncNetworkStream
-from httpcore._backends.auto import AutoBackend
+from httpcore import AnyIOBackend, AsyncNetworkBackend, AsyncNetworkStream
 
 from coordinator.callback_policy import CallbackPolicy, CallbackRefused, CallbackUnresolved
 from coordinator.callbacks import CallbackFailed, CallbackSender
@@ -32,7 +31,7 @@ class PinnedNetworkBackend(AsyncNetworkBackend):
 
     def __init__(self, policy: CallbackPolicy, inner: AsyncNetworkBackend | None = None):
         self.policy = policy
-        self.inner = inner or AutoBackend()
+        self.inner = inner or AnyIOBackend()
 
     async def connect_tcp(
         self,
@@ -75,6 +74,8 @@ def pinned_transport(policy: CallbackPolicy, *, verify: ssl.SSLContext | bool = 
     transport = httpx.AsyncHTTPTransport(verify=verify, trust_env=False, limits=limits)
     # httpx builds its pool without a network-backend argument; rebuild the same pool with ours.
     # The transport maps httpcore errors to httpx ones around ``_pool``, which is why we keep it.
+    # ``_pool`` is private: pyproject bounds httpx to the versions this was tested on, and the
+    # policy tests (a refused address never connects) fail if a new httpx stops using it.
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=transport._pool._ssl_context,
         max_connections=limits.max_connections,
