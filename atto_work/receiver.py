@@ -3,12 +3,15 @@ use as "the client" (it can refuse the next few callbacks, and be stopped and st
 same port to play a client that is down for a while).
 
 It runs a threaded ``http.server`` in a background thread, so sync and async callers alike can use
-it; ``wait_for`` blocks (async code calls it through ``asyncio.to_thread``).
+it; ``wait_for`` blocks (async code calls it through ``asyncio.to_thread``). It speaks HTTP/1.1 and
+keeps connections alive, as a client's web server would, so the coordinator reuses its connections;
+``stop`` closes them too, so a stopped receiver really is down.
 """
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -30,12 +33,36 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 1024  # bursts of callbacks must not overflow the listen backlog
 
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+
+    def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
+        with self._connections_lock:
+            self.connections.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self.connections.discard(request)
+
+    def close_connections(self) -> None:
+        """End the kept-alive connections: their handler threads see EOF and exit."""
+        with self._connections_lock:
+            for connection in self.connections:
+                try:
+                    connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
 
 class CallbackReceiver:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
         self.callbacks: list[Callback] = []
+        self._first: dict[object, Callback] = {}  # hash -> its first callback
         self.refused = 0
         self._fail_next = 0
         self._fail_status = 503
@@ -51,9 +78,13 @@ class CallbackReceiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(min(length, MAX_BODY))
+                if length > MAX_BODY:
+                    self.close_connection = True  # the rest of the body is still unread
                 status = receiver._record(self.path, raw, dict(self.headers.items()))
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -74,6 +105,7 @@ class CallbackReceiver:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+            self._server.close_connections()
             self._server = None
 
     def fail_next(self, count: int, status: int = 503) -> None:
@@ -92,7 +124,11 @@ class CallbackReceiver:
                 body = json.loads(raw)
             except ValueError:
                 body = {"unparsable": raw.decode("utf-8", "replace")}
-            self.callbacks.append(Callback(path, body, headers, time.perf_counter()))
+            callback = Callback(path, body, headers, time.perf_counter())
+            self.callbacks.append(callback)
+            key = body.get("hash") if isinstance(body, dict) else None
+            if isinstance(key, str):
+                self._first.setdefault(key, callback)
             self._changed.notify_all()
         return 200
 
@@ -101,17 +137,14 @@ class CallbackReceiver:
         the first callback of each hash that arrived. Delivery is at-least-once, so a count of
         callbacks can include repeats: this waits for the set, not for a number."""
         wanted = set(hashes)
+        missing = set(wanted)
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                first: dict[str, Callback] = {}
-                for callback in self.callbacks:
-                    key = callback.body.get("hash")
-                    if key in wanted and key not in first:
-                        first[key] = callback  # type: ignore[index]
+                missing = {key for key in missing if key not in self._first}
                 left = deadline - time.monotonic()
-                if len(first) == len(wanted) or left <= 0:
-                    return first
+                if not missing or left <= 0:
+                    return {key: self._first[key] for key in wanted - missing}
                 self._changed.wait(left)
 
     def wait_for(self, count: int, timeout: float) -> list[Callback]:
