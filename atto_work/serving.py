@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import uvicorn
 
 from messaging import MessagingSettings
+
+S = TypeVar("S", bound=MessagingSettings)
 
 
 def require_shared_broker(settings: MessagingSettings, role: str) -> None:
@@ -35,3 +39,16 @@ def serve(app: object, host: str, port: int) -> int:
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,  # type: ignore[arg-type]
                 timeout_graceful_shutdown=5)
     return 0
+
+
+def run_queue_service(role: str, settings_type: type[S], create_app: Callable[[S], object],
+                      host: str, port: int) -> int:
+    """``atto-work coordinator`` and ``atto-work adapter``: logging, settings from the environment,
+    the broker check, then serve."""
+    from common.logs import setup_logging
+    from common.settings import load_settings
+
+    setup_logging()
+    settings = load_settings(settings_type)
+    require_shared_broker(settings, role)
+    return serve(create_app(settings), host, port)

@@ -20,12 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from atto_work.serving import require_shared_broker, serve
-    from common.logs import setup_logging
-    from common.settings import load_settings
+    from atto_work.serving import run_queue_service
     from worker_adapter import AdapterSettings, create_app
 
-    setup_logging()
-    settings = load_settings(AdapterSettings)
-    require_shared_broker(settings, "adapter")
-    return serve(create_app(settings), args.host, args.port)
+    return run_queue_service("adapter", AdapterSettings, create_app, args.host, args.port)
