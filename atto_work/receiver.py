@@ -62,7 +62,7 @@ class CallbackReceiver:
         self.host = host
         self.port = port
         self.callbacks: list[Callback] = []
-        self._first: dict[object, Callback] = {}  # hash -> its first callback
+        self._first: dict[str, Callback] = {}  # hash -> its first callback
         self.refused = 0
         self._fail_next = 0
         self._fail_status = 503
