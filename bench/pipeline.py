@@ -40,8 +40,8 @@ import httpx
 from atto_work.receiver import CallbackReceiver
 from bench.cpu import cpu_seconds, cpu_used, descendants
 from bench.loadgen import build_request, exchange, hammer
-from tests.emulator import PubSubEmulator, free_port
-from tests.pipeline.stack import Component, Stack, child_env
+from harness.emulator import PubSubEmulator, free_port
+from harness.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
 
 

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.emulator import PROJECT, free_port
+from harness.emulator import PROJECT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

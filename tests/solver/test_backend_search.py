@@ -12,18 +12,15 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from solver.backends import discover
 from work import difficulty, expected_hashes, is_valid, threshold
 
 MASK64 = (1 << 64) - 1
 LOCAL_2026 = threshold("LOCAL", datetime(2026, 6, 1, tzinfo=UTC))
 
 
-@pytest.fixture(scope="module", params=["opencl", "numpy"])
-def device(request):
-    (dev,) = discover(request.param)[:1]
-    yield dev
-    dev.close()
+@pytest.fixture(params=["opencl", "numpy"])
+def device(request, open_devices):
+    return open_devices(request.param)[0]
 
 
 def first_hit(target: bytes, limit: int, start: int, count: int) -> int | None:
