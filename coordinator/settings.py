@@ -23,7 +23,7 @@ class CoordinatorSettings(MessagingSettings):
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
-        "timeout of one callback POST (each phase: connect, send, read)"))
+        "timeout of one callback POST (each phase)"))
     callback_max_age: PositiveFloat = Field(3600.0, description=(
         "seconds after which a result whose callback still fails is dropped (error log, "
         "`coordinator_results_total{outcome=\"dropped\"}`)"))
