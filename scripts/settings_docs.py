@@ -14,7 +14,6 @@ import re
 import sys
 from pathlib import Path
 
-from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,12 +50,9 @@ def env_name(model: type[BaseSettings], field: str) -> str:
 
 def _default(model: type[BaseSettings], field: str) -> str:
     info = model.model_fields[field]
-    if info.default_factory is not None:
-        value = info.default_factory()
-    elif info.default is PydanticUndefined:
+    if info.is_required():
         return "required"
-    else:
-        value = info.default
+    value = info.get_default(call_default_factory=True)
     if value is None:
         return "unset"
     if value == "":
