@@ -3,7 +3,7 @@ stack (emulator, coordinator, adapter, worker server as processes), beside the w
 plus the coordinator's intake rate.
 
     python -m bench.pipeline --quick          # a minute on a small machine; validates the script
-    python -m bench.pipeline -n 500           # the README figures
+    python -m bench.pipeline -n 500           # the figures in docs/benchmarks.md
 
 For each setup:
 - throughput: N requests sent at once; works/s = N / (last answer - first send);

@@ -1,4 +1,4 @@
-"""The Atto work rules against every SPEC.md vector and rejection, and against hashlib."""
+"""The Atto work rules against known vectors and rejections (docs/spec.md), and against hashlib."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def ts(text: str) -> datetime:
 
 
 def test_blake2b_8_sanity_check() -> None:
-    # SPEC §1: an 8-byte digest, not a truncated BLAKE2b-512.
+    # docs/spec.md, The hash: an 8-byte digest, not a truncated BLAKE2b-512.
     assert hashlib.blake2b(b"atto", digest_size=8).hexdigest() == "41f1a46dc16757d6"
 
 

@@ -11,16 +11,21 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class PubSubNames(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    pubsub_work_requested_topic: str = "work-requested"
-    pubsub_work_requested_subscription: str = "work-requested-adapter"
-    pubsub_work_generated_topic: str = "work-generated"
-    pubsub_work_generated_subscription: str = "work-generated-coordinator"
+    pubsub_work_requested_topic: str = Field("work-requested", description=(
+        "topic of WorkRequested to create"))
+    pubsub_work_requested_subscription: str = Field("work-requested-adapter", description=(
+        "the adapter's subscription to create on it"))
+    pubsub_work_generated_topic: str = Field("work-generated", description=(
+        "topic of WorkGenerated to create"))
+    pubsub_work_generated_subscription: str = Field("work-generated-coordinator", description=(
+        "the coordinator's subscription to create on it"))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -42,7 +42,8 @@ def test_difficulties_equal_hashlib(device):
 
 
 def test_spec_vector_first_local_nonce_from_zero(device):
-    # SPEC.md: 2D7E000000000000 is the first valid LOCAL (2024-2027) nonce counting up from 0.
+    # 2D7E000000000000 is the first valid LOCAL (2024-2027) nonce counting up from 0 for the zero
+    # target (tests/test_work.py checks it with hashlib).
     found = device.search(bytes(32), 858993459100000, 0, 1 << 16)
     assert found is not None and found.to_bytes(8, "little").hex().upper() == "2D7E000000000000"
 
