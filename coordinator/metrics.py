@@ -26,3 +26,10 @@ RESULT_AGE_SECONDS = Histogram(
     "Age of a result (since its WorkGenerated was published) when its callback succeeded",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5, 30, 120, 600, 3600),
 )
+WORK_REQUESTS = Counter(
+    "coordinator_work_requests_total",
+    "Work requests by what became of them: queued (a search started), joined (a pending search), "
+    "cached (answered from the cache), requeued (a search published again for waiting requests), "
+    "cancelled, expired",
+    ["outcome"],
+)

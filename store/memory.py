@@ -97,6 +97,12 @@ class MemoryStore:
         entry.search = None  # its search was never published
         self._forget_if_empty(request.hash, entry)
 
+    async def forget_search(self, hash: str) -> None:
+        entry = self._hashes.get(hash)
+        if entry is not None:
+            entry.search = None
+            self._forget_if_empty(hash, entry)
+
     async def complete(self, hash: str, work: bytes, difficulty: int, lease: float) -> Completion:
         now = self._clock()
         cached = self._work(hash, now)

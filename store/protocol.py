@@ -108,6 +108,10 @@ class WorkStore(Protocol):
     async def withdraw(self, request: Request) -> None:
         """Undo a ``submit`` whose search could not be published (the queue refused it)."""
 
+    async def forget_search(self, hash: str) -> None:
+        """The search recorded for H was not published after all (a requeue the queue refused): the
+        next ``complete`` or ``submit`` for H queues one again."""
+
     async def complete(self, hash: str, work: bytes, difficulty: int, lease: float) -> Completion:
         """Cache ``work`` and claim, for ``lease`` seconds, the pending requests it satisfies."""
 

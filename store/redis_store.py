@@ -118,6 +118,10 @@ class RedisStore:
     async def withdraw(self, request: Request) -> None:
         await self._run_cancel(request.hash, "id", request.id)
 
+    async def forget_search(self, hash: str) -> None:
+        with _reachable():
+            await self._redis.delete(self._key(hash, "search"))
+
     async def complete(self, hash: str, work: bytes, difficulty: int, lease: float) -> Completion:
         now = self._clock()
         with _reachable():

@@ -205,3 +205,9 @@ async def test_a_hash_holds_a_bounded_number_of_requests(make_store: StoreFactor
 async def test_an_unknown_hash_has_no_status(store: WorkStore):
     assert await store.status(H) is None
     assert not await store.is_live(H)
+
+
+async def test_a_forgotten_search_is_queued_again(store: WorkStore, clock: Clock):
+    await submit(store, clock, 1000)
+    await store.forget_search(H)  # its publish failed
+    assert (await submit(store, clock, 2000)).decision is Decision.QUEUED
