@@ -34,6 +34,10 @@ class RedisServer:
         self._process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="redis-server-", suffix=".log", delete=False)
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     def start(self) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
