@@ -167,3 +167,20 @@ for _, h in ipairs(order) do
 end
 return out
 """
+
+# KEYS: req claim
+# ARGV: ids (requests whose callbacks are done)
+FINISH = """
+redis.call('HDEL', KEYS[1], unpack(ARGV))
+redis.call('HDEL', KEYS[2], unpack(ARGV))
+return 0
+"""
+
+# KEYS: claim
+# ARGV: ids (claimed requests to give back: a lease that ended at epoch 1 s)
+RELEASE = """
+for _, id in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[1], id) == 1 then redis.call('HSET', KEYS[1], id, 1) end
+end
+return 0
+"""

@@ -1,6 +1,7 @@
 """The Redis store (``STORE_URL=redis://host:port/db``): one work state for every coordinator replica.
 
-Decisions are Lua scripts (``store.redis_scripts``); reads are MULTI pipelines. Every call has a
+Decisions are Lua scripts (``store.redis_scripts``), sent in batches under load
+(``store.redis_batch``); reads are MULTI pipelines. Every call has a
 socket timeout, and a connection or timeout error becomes ``StoreUnavailable``: the caller answers
 503 or nacks, and nothing hangs. One retry lets a call get past a pooled connection that a Redis
 restart closed. Works with a single Redis (or Memorystore for Redis), not Redis Cluster: the
@@ -32,6 +33,7 @@ from store.protocol import (
     Status,
     Submitted,
 )
+from store.redis_batch import ScriptBatcher
 
 _DOWN = (ConnectionError, TimeoutError, ReadOnlyError)
 
@@ -72,10 +74,10 @@ class RedisStore:
         self._max_requests = max_requests
         self._prefix = prefix
         self._clock = clock
-        self._submit = self._redis.register_script(redis_scripts.SUBMIT)
-        self._complete = self._redis.register_script(redis_scripts.COMPLETE)
-        self._cancel = self._redis.register_script(redis_scripts.CANCEL)
-        self._expire = self._redis.register_script(redis_scripts.EXPIRE)
+        self._scripts = ScriptBatcher(self._redis, {
+            "submit": redis_scripts.SUBMIT, "complete": redis_scripts.COMPLETE,
+            "cancel": redis_scripts.CANCEL, "expire": redis_scripts.EXPIRE,
+            "finish": redis_scripts.FINISH, "release": redis_scripts.RELEASE})
 
     def _key(self, hash: str, name: str) -> str:
         return f"{self._prefix}{{{hash}}}:{name}"
@@ -85,9 +87,10 @@ class RedisStore:
 
     async def start(self) -> None:
         with _reachable():
-            await self._redis.ping()
+            await self._scripts.load()
 
     async def close(self) -> None:
+        await self._scripts.close()
         await self._redis.aclose()
 
     async def ping(self) -> bool:
@@ -104,10 +107,10 @@ class RedisStore:
         # The hash's keys live as long as this request may wait (and a minute more for the sweep).
         ttl = max(1, int(deadline - self._clock()) + 60)
         with _reachable():
-            answer = await self._submit(
-                keys=self._keys(hash, "req", "claim", "search", "work", "final"),
-                args=[request.id, _encode(request), _digits(threshold), deadline, hash,
-                      self._max_requests, ttl, int(self._cache_seconds)],
+            answer = await self._scripts.call(
+                "submit", self._keys(hash, "req", "claim", "search", "work", "final"),
+                [request.id, _encode(request), _digits(threshold), deadline, hash,
+                 self._max_requests, ttl, int(self._cache_seconds)],
             )
         if answer[0] == "full":
             raise RequestLimit(f"{answer[1]} requests already wait for this hash")
@@ -125,10 +128,9 @@ class RedisStore:
     async def complete(self, hash: str, work: bytes, difficulty: int, lease: float) -> Completion:
         now = self._clock()
         with _reachable():
-            pending, strictest, requeue, in_flight, deliver = await self._complete(
-                keys=self._keys(hash, "req", "claim", "search", "work", "final"),
-                args=[work.hex().upper(), _digits(difficulty), now, now + lease, int(self._cache_seconds),
-                      hash],
+            pending, strictest, requeue, in_flight, deliver = await self._scripts.call(
+                "complete", self._keys(hash, "req", "claim", "search", "work", "final"),
+                [work.hex().upper(), _digits(difficulty), now, now + lease, int(self._cache_seconds), hash],
             )
         pairs = zip(deliver[::2], deliver[1::2], strict=True)
         requests = tuple(_decode(hash, id, value) for id, value in pairs)
@@ -138,16 +140,12 @@ class RedisStore:
     async def finish(self, hash: str, ids: list[str]) -> None:
         if ids:
             with _reachable():
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hdel(self._key(hash, "req"), *ids)
-                    pipe.hdel(self._key(hash, "claim"), *ids)
-                    await pipe.execute()
+                await self._scripts.call("finish", [self._key(hash, "req"), self._key(hash, "claim")], ids)
 
     async def release(self, hash: str, ids: list[str]) -> None:
         if ids:
             with _reachable():
-                # A lease that ended at epoch 1 s: the next complete claims them again.
-                await self._redis.hset(self._key(hash, "claim"), mapping=dict.fromkeys(ids, 1))
+                await self._scripts.call("release", [self._key(hash, "claim")], ids)
 
     async def status(self, hash: str) -> Status | None:
         with _reachable():
@@ -174,13 +172,13 @@ class RedisStore:
 
     async def _run_cancel(self, hash: str, mode: str, who: str) -> list[int]:
         with _reachable():
-            return await self._cancel(keys=self._keys(hash, "req", "claim", "search", "final"),
-                                      args=[mode, who, hash, int(self._cache_seconds)])
+            return await self._scripts.call("cancel", self._keys(hash, "req", "claim", "search", "final"),
+                                            [mode, who, hash, int(self._cache_seconds)])
 
     async def expire(self, now: float, limit: int = 1000) -> list[Expired]:
         with _reachable():
-            out = await self._expire(keys=[f"{self._prefix}deadlines"],
-                                     args=[now, limit, self._prefix, int(self._cache_seconds)])
+            out = await self._scripts.call("expire", [f"{self._prefix}deadlines"],
+                                           [now, limit, self._prefix, int(self._cache_seconds)])
         rows = zip(out[::3], out[1::3], out[2::3], strict=True)
         return [Expired(h, int(n), bool(int(stop))) for h, n, stop in rows]
 

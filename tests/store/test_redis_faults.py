@@ -3,6 +3,7 @@ back to work once Redis is back. Each test runs its own redis-server, which it k
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -97,3 +98,30 @@ async def test_every_key_of_a_hash_expires(server: RedisServer, store: RedisStor
             assert 0 < await client.ttl(key) <= 3600 + 60, key
     finally:
         await client.aclose()
+
+
+async def test_scripts_redis_forgot_are_loaded_again_and_nothing_runs_twice(server: RedisServer,
+                                                                             store: RedisStore):
+    """After SCRIPT FLUSH (as after a restart), a batch of concurrent calls runs each call once."""
+    from redis import asyncio as aioredis
+
+    client = aioredis.Redis.from_url(server.url)
+    try:
+        await client.script_flush()
+        deadline = time.time() + 60
+        answers = await asyncio.gather(*(
+            store.submit(H, 1000, f"http://127.0.0.1:9/{n}", None, deadline) for n in range(10)))
+        assert sorted(a.decision.value for a in answers) == ["joined"] * 9 + ["queued"]
+        assert await client.hlen(f"atto-work:{{{H}}}:req") == 10
+    finally:
+        await client.aclose()
+
+
+async def test_a_cancelled_caller_does_not_disturb_the_others_in_its_batch(store: RedisStore):
+    deadline = time.time() + 60
+    calls = [asyncio.create_task(store.submit(H, 1000, "http://127.0.0.1:9/", None, deadline))
+             for _ in range(5)]
+    calls[0].cancel()
+    answers = await asyncio.gather(*calls[1:])
+    assert len({a.request.id for a in answers}) == 4
+    assert (await store.status(H)).state.value == "queued"
