@@ -15,16 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from store.errors import RequestLimit
-from store.protocol import (
-    Cancelled,
-    Completion,
-    Decision,
-    Expired,
-    Request,
-    State,
-    Status,
-    Submitted,
-)
+from store.protocol import Cancelled, Completion, Decision, Expired, Request, State, Status, Submitted
 
 _PENDING = 0.0  # a record's claim: not claimed; any other value is the end of a delivery's lease
 _RELEASED = 1.0  # a lease that ended at once: the next complete claims the record again

@@ -23,16 +23,7 @@ from redis.exceptions import ConnectionError, ReadOnlyError, TimeoutError
 
 from store import redis_scripts
 from store.errors import RequestLimit, StoreUnavailable
-from store.protocol import (
-    Cancelled,
-    Completion,
-    Decision,
-    Expired,
-    Request,
-    State,
-    Status,
-    Submitted,
-)
+from store.protocol import Cancelled, Completion, Decision, Expired, Request, State, Status, Submitted
 from store.redis_batch import ScriptBatcher
 
 _DOWN = (ConnectionError, TimeoutError, ReadOnlyError)
