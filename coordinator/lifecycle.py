@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from coordinator.metrics import WORK_REQUESTS
-from messaging import WorkRequested
+from messaging import WorkGenerated, WorkRequested
 from store import Decision, Expired, Request, StoreSettings, StoreUnavailable, WorkStore
 from work import difficulty, format_target, format_work
 
@@ -97,9 +97,9 @@ class WorkLifecycle:
         except StoreUnavailable as exc:  # the request stays recorded and expires at its deadline
             log.warning("could not withdraw an unpublished request: %s", exc, extra={"hash": request.hash})
 
-    async def on_result(self, target: bytes, work: bytes) -> Deliveries:
-        """A work was found for ``target`` (already checked against its message's threshold)."""
-        hash = format_target(target)
+    async def on_result(self, result: WorkGenerated) -> Deliveries:
+        """A work was found (already checked against its message's threshold)."""
+        hash, target, work = result.hash, result.target, result.work
         completion = await self._store.complete(hash, work, difficulty(work, target), self._lease)
         again = completion.requeue
         if again is not None:  # requests still wait and no search strict enough runs: start one
@@ -109,7 +109,14 @@ class WorkLifecycle:
                 await self._store.forget_search(hash)  # the redelivered result tries again
                 raise
             WORK_REQUESTS.labels("requeued").inc()
-        return Deliveries(completion.deliver, work, completion.in_flight > 0)
+        requests = completion.deliver
+        nothing = not (requests or completion.in_flight or completion.pending)
+        if nothing and await self._store.status(hash) is None:
+            # The store knows nothing of H: it lost its state (a Redis restarted empty), or the
+            # request came through a coordinator without one. Call back the message's own callback,
+            # as the reference does. (After a delivery, a cancel or an expiry the state is known.)
+            requests = (Request("", hash, result.threshold, result.callback_url, None, 0.0),)
+        return Deliveries(requests, work, completion.in_flight > 0)
 
     async def delivered(self, requests: tuple[Request, ...]) -> None:
         """Their callbacks are done (delivered, refused, or given up after CALLBACK_MAX_AGE)."""

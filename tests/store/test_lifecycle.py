@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from coordinator.lifecycle import Deliveries, WorkLifecycle, caller_id
-from messaging import BrokerUnavailable, WorkRequested
+from messaging import BrokerUnavailable, WorkGenerated, WorkRequested
 from store import Decision, StoreSettings, StoreUnavailable
 from store.memory import MemoryStore
 from tests.store.conftest import Clock
@@ -19,6 +19,7 @@ H = format_target(TARGET)
 WORK = bytes.fromhex("576887B000000000")  # SPEC.md's test vector: difficulty 5029785218
 D = difficulty(WORK, TARGET)
 LOOSE, STRICT = D + 1000, D - 1000
+RESULT = WorkGenerated("http://127.0.0.1:9/message", TARGET, LOOSE, WORK)
 
 
 class Queue:
@@ -98,11 +99,11 @@ async def test_a_result_is_delivered_once_and_then_answers_from_the_cache(lifecy
     first = (await submit(lifecycle, LOOSE)).request
     second = (await submit(lifecycle, LOOSE + 1)).request
     strict = (await submit(lifecycle, STRICT)).request
-    found = await lifecycle.on_result(TARGET, WORK)
+    found = await lifecycle.on_result(RESULT)
     assert (found.requests, found.work, found.retry_later) == ((first, second), WORK, False)
-    assert (await lifecycle.on_result(TARGET, WORK)).retry_later  # a duplicate while delivering
+    assert (await lifecycle.on_result(RESULT)).retry_later  # a duplicate while delivering
     await lifecycle.delivered(found.requests)
-    assert await lifecycle.on_result(TARGET, WORK) == Deliveries((), WORK, False)
+    assert await lifecycle.on_result(RESULT) == Deliveries((), WORK, False)
     assert (await lifecycle.status(TARGET))["state"] == "queued"  # the strict one still waits
     await lifecycle.cancel(TARGET, None)
     assert await lifecycle.status(TARGET) == {"hash": H, "state": "cancelled", "threshold": strict.threshold}
@@ -115,9 +116,9 @@ async def test_a_result_is_delivered_once_and_then_answers_from_the_cache(lifecy
 
 async def test_a_failed_callback_is_called_back_by_the_redelivered_result(lifecycle):
     request = (await submit(lifecycle, LOOSE)).request
-    found = await lifecycle.on_result(TARGET, WORK)
+    found = await lifecycle.on_result(RESULT)
     await lifecycle.failed(found.requests)
-    again = await lifecycle.on_result(TARGET, WORK)
+    again = await lifecycle.on_result(RESULT)
     assert again.requests == (request,)
 
 
@@ -127,9 +128,9 @@ async def test_waiting_requests_without_a_running_search_get_one(lifecycle, stor
     await store.forget_search(H)  # as after a requeue the queue refused
     queue.fail = True
     with pytest.raises(BrokerUnavailable):
-        await lifecycle.on_result(TARGET, WORK)
+        await lifecycle.on_result(RESULT)
     queue.fail = False
-    found = await lifecycle.on_result(TARGET, WORK)  # the result, redelivered
+    found = await lifecycle.on_result(RESULT)  # the result, redelivered
     assert queue.published[-1] == (WorkRequested(too_strict.callback, TARGET, D - 1), too_strict.deadline)
     assert found.requests == ()  # the loose one was claimed by the first attempt; its lease runs
 
@@ -170,7 +171,7 @@ async def test_the_sweep_expires_requests_and_stops_their_search(lifecycle, queu
     assert queue.stopped == [H] and count("expired") == before + 1
     assert (await lifecycle.status(TARGET))["state"] == "expired"
     assert not await lifecycle.is_live(TARGET)
-    assert (await lifecycle.on_result(TARGET, WORK)).requests == ()  # no callback once expired
+    assert (await lifecycle.on_result(RESULT)).requests == ()  # no callback once expired
 
 
 class FlakyStore(MemoryStore):
@@ -205,3 +206,17 @@ def test_the_caller_is_a_digest_of_the_key():
     assert caller_id(None) is None
     assert caller_id("alice") == caller_id("alice") != caller_id("bob")
     assert "alice" not in caller_id("alice")
+
+
+async def test_a_result_for_a_hash_the_store_lost_goes_to_the_message_s_callback(lifecycle):
+    found = await lifecycle.on_result(RESULT)  # e.g. Redis restarted empty since the request
+    assert [(r.callback, r.threshold) for r in found.requests] == [(RESULT.callback_url, LOOSE)]
+    await lifecycle.failed(found.requests)  # nothing to release: the redelivered message comes back
+    await lifecycle.delivered(found.requests)
+    assert (await lifecycle.on_result(RESULT)).requests == found.requests  # still unknown
+
+
+async def test_a_result_after_a_cancel_calls_nobody_back(lifecycle):
+    await submit(lifecycle, LOOSE)
+    await lifecycle.cancel(TARGET, None)
+    assert (await lifecycle.on_result(RESULT)).requests == ()
