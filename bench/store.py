@@ -30,10 +30,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import cpu_seconds, cpu_used  # noqa: E402
+from harness.redis_server import RedisServer  # noqa: E402
 from store import WorkStore  # noqa: E402
 from store.memory import MemoryStore  # noqa: E402
 from store.redis_store import RedisStore  # noqa: E402
-from tests.store.redis_server import RedisServer  # noqa: E402
 
 PER_HASH = 20
 WORK = bytes(8)

@@ -24,12 +24,14 @@ from atto_work.commands.pubsub_init import PubSubNames  # noqa: E402
 from coordinator.settings import CoordinatorSettings  # noqa: E402
 from messaging.settings import MessagingSettings  # noqa: E402
 from solver.settings import SolverSettings  # noqa: E402
+from store.settings import StoreSettings  # noqa: E402
 from worker_adapter.settings import AdapterSettings  # noqa: E402
 
 # Table name -> (model, a base whose fields another table already lists, or None).
 TABLES: dict[str, tuple[type[BaseSettings], type[BaseSettings] | None]] = {
     "messaging": (MessagingSettings, None),
     "coordinator": (CoordinatorSettings, MessagingSettings),
+    "store": (StoreSettings, None),
     "adapter": (AdapterSettings, MessagingSettings),
     "solver": (SolverSettings, None),
     "pubsub-init": (PubSubNames, None),

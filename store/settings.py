@@ -13,27 +13,27 @@ class StoreSettings(BaseSettings):
 
     store_url: str = Field(
         "memory://",
-        description="Where the work state lives: `memory://` (in-process, one coordinator) or "
-        "`redis://host:port/db` (`rediss://` for TLS), shared by every coordinator replica.",
+        description="where the work state lives: `memory://` (in-process, one coordinator) or "
+        "`redis://host:port/db` (`rediss://` for TLS), shared by every coordinator replica",
     )
     store_timeout_seconds: PositiveFloat = Field(
         2.0,
-        description="Connect and read timeout of one store call; past it the call fails "
-        "(intake and status answer 503, results are redelivered later).",
+        description="connect and read timeout of one store call; past it the call fails "
+        "(intake and status answer 503, results are redelivered later)",
     )
     store_max_requests_per_hash: PositiveInt = Field(
-        1000, description="Requests that may wait for one hash at once; more are refused with 429."
+        1000, description="requests that may wait for one hash at once; more are refused with 429"
     )
     work_cache_seconds: PositiveFloat = Field(
         3600.0,
-        description="How long a delivered work is kept: requests it satisfies are answered from the "
-        "cache, and GET /works/{hash} returns it, as it does cancelled and expired states.",
+        description="how long a delivered work is kept: requests it satisfies are answered from the "
+        "cache, and `GET /works/{hash}` returns it, as it does cancelled and expired states",
     )
     work_timeout_seconds: PositiveFloat = Field(
-        600.0, description="A request's timeout when its body gives none: unanswered by then, it expires."
+        600.0, description="a request's timeout when its body gives none: unanswered by then, it expires"
     )
     work_max_timeout_seconds: PositiveFloat = Field(
-        3600.0, description="The largest `timeout` a request may ask for (seconds)."
+        3600.0, description="the largest `timeout` a request may ask for (seconds)"
     )
 
     @field_validator("store_url")

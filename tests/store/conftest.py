@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
+from harness.redis_server import RedisServer
 from store import WorkStore
 from store.memory import MemoryStore
 from store.redis_store import RedisStore
-from tests.store.redis_server import RedisServer
 
 
 class Clock:

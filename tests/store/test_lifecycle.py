@@ -16,7 +16,7 @@ from work import difficulty, format_target
 
 TARGET = bytes(32)
 H = format_target(TARGET)
-WORK = bytes.fromhex("576887B000000000")  # SPEC.md's test vector: difficulty 5029785218
+WORK = bytes.fromhex("576887B000000000")  # docs/spec.md's test vector: difficulty 5029785218
 D = difficulty(WORK, TARGET)
 LOOSE, STRICT = D + 1000, D - 1000
 RESULT = WorkGenerated("http://127.0.0.1:9/message", TARGET, LOOSE, WORK)

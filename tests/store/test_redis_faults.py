@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
+from harness.redis_server import RedisServer
 from store import Decision, StoreUnavailable
 from store.redis_store import RedisStore
-from tests.store.redis_server import RedisServer
 
 H = "C" * 64
 TIMEOUT = 1.0

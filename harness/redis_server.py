@@ -16,9 +16,9 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 
-from tests.emulator import free_port
+from harness.emulator import free_port
+from harness.polling import wait_until
 
 START_TIMEOUT = 20.0
 
@@ -28,6 +28,8 @@ class RedisServerError(RuntimeError):
 
 
 class RedisServer:
+    """One redis-server process on 127.0.0.1 (see the module's docstring)."""
+
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
@@ -46,15 +48,17 @@ class RedisServer:
                    "--appendonly", "no", "--dir", tempfile.gettempdir()]
         self._process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if (code := self._process.poll()) is not None:
-                raise RedisServerError(f"redis-server exited with {code}:\n{self.log()}")
-            if self._answers():
-                return
-            time.sleep(0.05)
-        self.stop()
-        raise RedisServerError(f"redis-server did not answer within {START_TIMEOUT:.0f} s:\n{self.log()}")
+        try:
+            wait_until(self._started, within=START_TIMEOUT, what="redis-server to answer", details=self.log)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _started(self) -> bool:
+        assert self._process is not None
+        if (code := self._process.poll()) is not None:
+            raise RedisServerError(f"redis-server exited with {code}:\n{self.log()}")
+        return self._answers()
 
     def _answers(self) -> bool:
         try:
