@@ -211,3 +211,16 @@ async def test_a_forgotten_search_is_queued_again(store: WorkStore, clock: Clock
     await submit(store, clock, 1000)
     await store.forget_search(H)  # its publish failed
     assert (await submit(store, clock, 2000)).decision is Decision.QUEUED
+
+
+async def test_200_requests_for_10_hashes_on_two_replicas_make_10_searches_and_200_deliveries(
+        make_store: StoreFactory, clock: Clock):
+    replicas = [make_store(), make_store()]
+    hashes = [f"{n:064X}" for n in range(10)]
+    sends = [(replicas[i // 10 % 2], hashes[i % 10]) for i in range(200)]  # each hash on both
+    answers = await asyncio.gather(*(submit(r, clock, 1000, hash=h) for r, h in sends))
+    queued = [a.request.hash for a in answers if a.decision is Decision.QUEUED]
+    assert sorted(queued) == hashes  # one search per hash
+    results = await asyncio.gather(*(r.complete(h, WORK, 10, LEASE) for h in hashes for r in replicas))
+    delivered = [r.id for done in results for r in done.deliver]
+    assert sorted(delivered) == sorted(a.request.id for a in answers)  # each once
