@@ -625,3 +625,16 @@ def test_trusted_proxies_reach_the_coordinator(renderings) -> None:
     assert env["FORWARDED_ALLOW_IPS"]["value"] == "130.211.0.0/22,35.191.0.0/16,203.0.113.10"
     # Unset trusts no proxy: X-Forwarded-For is ignored.
     assert "FORWARDED_ALLOW_IPS" not in env_names(containers(renderings[MINIMAL])["coordinator"])
+
+
+def test_one_service_account_per_component_for_least_privilege(helm_bin: Path) -> None:
+    docs = rendered(helm_bin, "serviceAccount.perComponent=true",
+                    "serviceAccount.gcpServiceAccount=atto-shared@my-atto-project.iam.gserviceaccount.com",
+                    "serviceAccount.gcpServiceAccounts.workers=atto-workers@my-atto-project.iam.gserviceaccount.com")
+    accounts = {a["metadata"]["name"]: a for a in of_kind(docs, "ServiceAccount")}
+    gsa = {name: account["metadata"]["annotations"]["iam.gke.io/gcp-service-account"]
+           for name, account in accounts.items()}
+    assert gsa == {"atto-atto-work-coordinator": "atto-shared@my-atto-project.iam.gserviceaccount.com",
+                   "atto-atto-work-workers": "atto-workers@my-atto-project.iam.gserviceaccount.com"}
+    for component in ("coordinator", "workers"):
+        assert pod_spec(docs, component)["serviceAccountName"] == f"atto-atto-work-{component}"

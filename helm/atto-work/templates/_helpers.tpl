@@ -54,11 +54,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-workers" (include "atto-work.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The ServiceAccount of a component's pods: pass (dict "root" $ "component" "coordinator"). With
+serviceAccount.perComponent each component has its own (<name>-coordinator, <name>-workers). */}}
 {{- define "atto-work.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "atto-work.fullname" .) .Values.serviceAccount.name }}
+{{- $sa := .root.Values.serviceAccount }}
+{{- $base := "" }}
+{{- if $sa.create }}
+{{- $base = default (include "atto-work.fullname" .root) $sa.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- $base = default "default" $sa.name }}
+{{- end }}
+{{- if $sa.perComponent }}
+{{- printf "%s-%s" $base .component | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $base }}
 {{- end }}
 {{- end }}
 
