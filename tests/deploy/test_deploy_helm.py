@@ -638,3 +638,25 @@ def test_one_service_account_per_component_for_least_privilege(helm_bin: Path) -
                    "atto-atto-work-workers": "atto-workers@my-atto-project.iam.gserviceaccount.com"}
     for component in ("coordinator", "workers"):
         assert pod_spec(docs, component)["serviceAccountName"] == f"atto-atto-work-{component}"
+
+
+def test_the_readme_gke_values_render_and_validate(helm_bin: Path, tmp_path: Path) -> None:
+    """The chart README's production walk-through installs with the values it shows."""
+    readme = (CHART / "README.md").read_text()
+    start = readme.index("cat > gke-values.yaml <<YAML\n") + len("cat > gke-values.yaml <<YAML\n")
+    text = readme[start:readme.index("\nYAML\n", start)]
+    for name, value in {"$REGION": "us-central1", "$PROJECT": "my-project", "$REDIS_IP": "10.30.0.5",
+                        "$INGRESS_IP": "34.1.2.3"}.items():
+        text = text.replace(name, value)
+    values = tmp_path / "gke-values.yaml"
+    values.write_text(text)
+    result = helm(helm_bin, "template", "atto-work", str(CHART), "-f", str(values))  # RELEASE=atto-work
+    assert result.returncode == 0, result.stderr
+    docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    for doc in docs:
+        if doc["kind"] not in CUSTOM_KINDS:
+            kubernetes_validate.validate(doc, KUBE_VERSIONS[-1], strict=True)
+    [ingress] = of_kind(docs, "Ingress")
+    assert ingress["metadata"]["annotations"]["kubernetes.io/ingress.class"] == "gce"
+    assert {a["metadata"]["name"] for a in of_kind(docs, "ServiceAccount")} == {
+        "atto-work-coordinator", "atto-work-workers"}  # the names the IAM bindings use
