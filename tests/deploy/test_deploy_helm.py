@@ -291,7 +291,7 @@ def test_inconsistent_timeouts_are_refused(helm_bin: Path, bad: str) -> None:
     "coordinatr.replicaCount=2",
     "workers.autoscaling.enabled=true",  # the CPU HPA is gone: the schema says so
     "keda.enabled=true,pubsub.emulatorHost=pubsub-emulator:8085",  # KEDA reads Cloud Monitoring
-    "serviceAccount.create=false,serviceAccount.gcpServiceAccount=a-gsa@p.iam.gserviceaccount.com",
+    "serviceAccount.create=false,serviceAccount.gcpServiceAccount=atto-work@my-atto-project.iam.gserviceaccount.com",
     "coordinator.forwardedAllowIps=ingress.local",
 ])
 def test_values_schema_rejects_bad_values(helm_bin: Path, bad: str) -> None:
