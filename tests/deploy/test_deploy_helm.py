@@ -332,7 +332,7 @@ def test_labels_follow_helm_conventions(renderings) -> None:
             assert labels["app.kubernetes.io/name"] == "atto-work"
             assert labels["app.kubernetes.io/instance"] == "atto"
             assert labels["app.kubernetes.io/managed-by"] == "Helm"
-            assert labels["helm.sh/chart"] == "atto-work-0.1.0"
+            assert labels["helm.sh/chart"] == "atto-work-0.2.0"  # 0.2: values changed incompatibly
             assert labels["app.kubernetes.io/version"] == "0.1.0"
             assert "namespace" not in doc["metadata"]  # the release's namespace applies
 
