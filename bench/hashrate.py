@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCAL_2026 = 429496729550000  # SPEC.md §2: 4.3e4 expected hashes
+LOCAL_2026 = 429496729550000  # docs/spec.md, Networks: 4.3e4 expected hashes
 sys.path.insert(0, str(ROOT))
 
 

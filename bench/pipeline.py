@@ -3,7 +3,7 @@ stack (emulator, coordinator, adapter, worker server as processes), beside the w
 plus the coordinator's intake rate.
 
     python -m bench.pipeline --quick          # a minute on a small machine; validates the script
-    python -m bench.pipeline -n 500           # the README figures
+    python -m bench.pipeline -n 500           # the figures in docs/benchmarks.md
 
 For each setup:
 - throughput: N requests sent at once; works/s = N / (last answer - first send);
@@ -40,8 +40,8 @@ import httpx
 from atto_work.receiver import CallbackReceiver
 from bench.cpu import cpu_seconds, cpu_used, descendants
 from bench.loadgen import build_request, exchange, hammer
-from tests.emulator import PubSubEmulator, free_port
-from tests.pipeline.stack import Component, Stack, child_env
+from harness.emulator import PubSubEmulator, free_port
+from harness.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
 
 

@@ -36,7 +36,7 @@ from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-from tests.emulator import PROJECT, PubSubEmulator
+from harness.emulator import PROJECT, PubSubEmulator
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Soak: ``atto-work up`` under steady LOCAL load for N minutes; throughput per minute and RSS growth.
 
-    python bench/soak.py                 # 10 minutes (the README figure; run it on a quiet machine)
+    python bench/soak.py                 # 10 minutes (docs/benchmarks.md; run it on a quiet machine)
     python bench/soak.py --minutes 1     # a quick check that the soak itself works
 
 The load is closed-loop: ``--concurrency`` requests are always outstanding (a new one is posted as

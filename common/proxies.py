@@ -34,10 +34,11 @@ class ProxySettings(BaseSettings):
 
     forwarded_allow_ips: str = Field(
         "",
-        description="Comma-separated addresses or CIDR ranges of the reverse proxies (load balancer, "
-        "Ingress) trusted to set X-Forwarded-For and X-Forwarded-Proto; the client address then comes "
-        "from that header (the rightmost address not trusted). Unset: trust no one, the header is "
-        "ignored. '*' trusts every peer: only when nothing but the proxy can reach the port.",
+        description="comma-separated addresses or CIDR ranges of the reverse proxies (load balancer, "
+        "Ingress) trusted to set `X-Forwarded-For` and `X-Forwarded-Proto`; the client address is "
+        "then the rightmost address of that header not trusted; unset: trust no one (the header is "
+        "ignored); `*` trusts every peer (only when nothing but the proxy reaches the port); behind "
+        "the GKE Ingress: `130.211.0.0/22,35.191.0.0/16,<the Ingress' IP>`",
     )
 
     @field_validator("forwarded_allow_ips")

@@ -6,7 +6,7 @@ use and what the coordinator does with it.
 
 from __future__ import annotations
 
-from pydantic import NonNegativeFloat, PositiveFloat, SecretStr, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator
 
 from coordinator.auth import parse_api_keys
 from coordinator.callback_policy import IPNetwork, parse_networks
@@ -14,32 +14,34 @@ from messaging import MessagingSettings
 
 
 class CoordinatorSettings(MessagingSettings):
-    #: Topic the intake publishes WorkRequested to.
-    pubsub_work_requested_topic: str = "work-requested"
-    #: Subscription the coordinator consumes WorkGenerated from.
-    pubsub_work_generated_subscription: str = "work-generated-coordinator"
-    #: Topic of that subscription: only used to create it when missing (in-process broker, emulator).
-    pubsub_work_generated_topic: str = "work-generated"
-    #: How far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s).
-    coordinator_max_clock_skew_seconds: NonNegativeFloat = 60.0
-    #: Connect + read timeout of one callback POST.
-    callback_timeout_seconds: PositiveFloat = 10.0
-    #: A result whose callback still fails this many seconds after it was generated is dropped.
-    callback_max_age: PositiveFloat = 3600.0
-    #: Redelivery delay of a result whose callback failed grows from this (unset: MESSAGING_RETRY_MIN)...
-    callback_retry_min_seconds: PositiveFloat | None = None
-    #: ...up to this (unset: MESSAGING_RETRY_MAX_SECONDS).
-    callback_retry_max_seconds: PositiveFloat | None = None
-
-    #: CIDRs callbacks may reach although they are not public (``10.0.0.0/8, ::1/128``); see
-    #: ``coordinator.callback_policy``. ``atto-work up`` opens loopback when this is unset.
-    callback_allowed_networks: str = ""
-    #: With a secret, callbacks carry ``X-Atto-Work-Signature`` (``coordinator.signing``).
-    callback_signing_secret: SecretStr | None = None
-    #: API keys for ``POST /works/{hash}``: comma-separated, or ``@/path/to/file`` (``coordinator.auth``).
-    coordinator_api_keys: SecretStr | None = None
-    #: Requests per second per API key (per client address without keys); unset: no limit.
-    coordinator_rate_limit: PositiveFloat | None = None
+    pubsub_work_requested_topic: str = Field("work-requested", description=(
+        "topic the intake publishes WorkRequested to"))
+    pubsub_work_generated_subscription: str = Field("work-generated-coordinator", description=(
+        "subscription the coordinator consumes WorkGenerated from"))
+    pubsub_work_generated_topic: str = Field("work-generated", description=(
+        "topic of that subscription: only used to create it when missing (in-process queue, emulator)"))
+    coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
+        "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
+    callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
+        "timeout of one callback POST (each phase)"))
+    callback_max_age: PositiveFloat = Field(3600.0, description=(
+        "seconds after which a result whose callback still fails is dropped (error log, "
+        "`coordinator_results_total{outcome=\"dropped\"}`)"))
+    callback_retry_min_seconds: PositiveFloat | None = Field(None, description=(
+        "first retry delay of a failed callback; unset: `MESSAGING_RETRY_MIN_SECONDS`"))
+    callback_retry_max_seconds: PositiveFloat | None = Field(None, description=(
+        "longest retry delay of a failed callback; unset: `MESSAGING_RETRY_MAX_SECONDS`"))
+    callback_allowed_networks: str = Field("", description=(
+        "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
+        "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
+    callback_signing_secret: SecretStr | None = Field(None, description=(
+        "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
+    coordinator_api_keys: SecretStr | None = Field(None, description=(
+        "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
+        "`Authorization: Bearer <key>`; unset: open"))
+    coordinator_rate_limit: PositiveFloat | None = Field(None, description=(
+        "requests per second per API key (per client address without keys; per replica), `429` with "
+        "`Retry-After` beyond; unset: no limit"))
 
     @field_validator("callback_allowed_networks")
     @classmethod

@@ -5,7 +5,7 @@ prefixed with the signing time: ``HMAC-SHA256(secret, f"{t}.".encode() + body)``
 inside the MAC so a receiver can refuse replays older than a tolerance window; the raw body (not a
 re-serialised JSON) is signed so the receiver verifies the bytes it got.
 
-``verify`` is what a receiver runs; the README shows the same code for clients without this package.
+``verify`` is what a receiver runs; docs/api.md shows the same code for clients without this package.
 Several ``v1=`` entries are accepted, so a secret can be rotated by signing with both for a while.
 """
 

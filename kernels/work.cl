@@ -1,10 +1,10 @@
-// Atto proof of work: BLAKE2b with an 8-byte digest over a 40-byte message (SPEC.md §1).
+// Atto proof of work: BLAKE2b with an 8-byte digest over a 40-byte message (docs/spec.md, The hash).
 //
 // The message is work (8 bytes, message word m0 = the nonce) followed by the 32-byte target
 // (m1..m4); m5..m15 are zero. Only one 128-byte block is compressed, and only word 0 of the
 // result is needed, so the whole hash is one straight-line function of five words.
 //
-// Shape (SPEC.md §4): PoCL's implicit vectoriser packs work items into SIMD lanes only for a
+// Shape (docs/architecture.md, The kernel): PoCL's implicit vectoriser packs work items into SIMD lanes only for a
 // straight-line body. So: rotations are written as shift/or (not rotate()), the 12 rounds are
 // macro-expanded (no loops, no sigma tables in memory), one nonce per work item, no atomics, and
 // a hit is reported by a plain store. The same shape suits GPUs.

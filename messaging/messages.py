@@ -1,4 +1,4 @@
-"""The two queue messages, in the exact JSON of the Kotlin reference (SPEC.md §3).
+"""The two queue messages, in the exact JSON of the Kotlin reference (docs/spec.md, Queue messages).
 
 WorkRequested: ``{"callbackUrl", "hash", "threshold"}``; WorkGenerated adds ``"work"``. The threshold is
 written as a bare JSON integer (values above 2^53 occur) and read from a number or a decimal string,

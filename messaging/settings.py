@@ -4,25 +4,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import PositiveFloat, PositiveInt
+from pydantic import Field, PositiveFloat, PositiveInt
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class MessagingSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    #: ``memory`` (in-process) or ``pubsub``; unset means ``pubsub`` when a project id is set.
-    messaging: Literal["memory", "pubsub"] | None = None
-    pubsub_project_id: str | None = None
-    pubsub_emulator_host: str | None = None
-    #: Flow control: messages a subscriber holds at once. Unset means the service's own default.
-    pubsub_subscriber_max_outstanding_element_count: PositiveInt | None = None
-    #: How long a publish (or admin call) may try before it fails with BrokerUnavailable.
-    pubsub_publish_timeout_seconds: PositiveFloat = 10.0
-    #: Redelivery delay of a nacked message grows from this...
-    messaging_retry_min_seconds: PositiveFloat = 1.0
-    #: ...up to this.
-    messaging_retry_max_seconds: PositiveFloat = 300.0
+    messaging: Literal["memory", "pubsub"] | None = Field(None, description=(
+        "`memory` (in-process queues: only inside `atto-work up`) or `pubsub`; unset: `pubsub` "
+        "when `PUBSUB_PROJECT_ID` is set, else `memory`"))
+    pubsub_project_id: str | None = Field(None, description=(
+        "Google Cloud project of the topics and subscriptions; with the emulator any name"))
+    pubsub_emulator_host: str | None = Field(None, description=(
+        "`host:port` of the Pub/Sub emulator; the services then create missing topics and "
+        "subscriptions themselves"))
+    pubsub_subscriber_max_outstanding_element_count: PositiveInt | None = Field(None, description=(
+        "flow control: messages a subscriber holds at once; unset: the coordinator holds any number, "
+        "the adapter twice what its worker server runs at once (one running, one waiting per device, "
+        "read from its `/ready`)"))
+    pubsub_publish_timeout_seconds: PositiveFloat = Field(10.0, description=(
+        "how long a publish (or admin call) may take before it fails (the coordinator then answers "
+        "503)"))
+    messaging_retry_min_seconds: PositiveFloat = Field(1.0, description=(
+        "first redelivery delay of a failed (nacked) message; the delay is the message's age within "
+        "these bounds, so it doubles each time"))
+    messaging_retry_max_seconds: PositiveFloat = Field(300.0, description=(
+        "longest redelivery delay of a failed message"))
 
     @property
     def backend(self) -> Literal["memory", "pubsub"]:

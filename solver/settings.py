@@ -11,20 +11,26 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class SolverSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SOLVER_", extra="ignore")
 
-    #: ``auto`` picks GPUs, then the OpenCL CPU (PoCL), then NumPy.
-    backend: Literal["auto", "opencl", "numpy"] = "auto"
-    #: Which devices to use (backend-specific selector, e.g. ``0:0,0:1``); empty means the default.
-    devices: str | None = None
-    #: A search longer than this (queue wait included) answers 504. A LIVE work of 2026 needs
-    #: 4.3e9 hashes on average and 4.6x that at p99: about 5 min at p99 on a 60 MH/s CPU.
-    timeout_seconds: float = Field(120.0, gt=0)
-    #: ``POST /works`` refuses block timestamps further ahead than this (the Atto work-server's 60 s).
-    max_clock_skew_seconds: float = Field(60.0, ge=0)
-    #: Requests allowed to wait for a device; beyond this the server answers 503 rather than
-    #: letting a backlog grow without bound (0 = no waiting, only free devices take jobs).
-    max_queue: int = Field(1000, ge=0)
-    #: Shared secret for callers (accepted here; enforced by the API's auth layer when set).
-    token: SecretStr | None = None
+    backend: Literal["auto", "opencl", "numpy"] = Field("auto", description=(
+        "`auto`: every OpenCL GPU; without one, the first OpenCL CPU device that builds the kernel; "
+        "without that, NumPy (the choice is logged). `opencl`: the same without the NumPy fallback. "
+        "`numpy`: NumPy only"))
+    devices: str | None = Field(None, description=(
+        "OpenCL devices as `atto-work devices` lists them: `PLATFORM:DEVICE[,...]` (`0:0,1:0`) or "
+        "`PLATFORM` for all its devices; unset: all that `auto` picks; an impossible selection stops "
+        "start-up with one line"))
+    # A LIVE work of 2026 needs 4.3e9 hashes on average and 4.6x that at p99: about 5 min at p99 on
+    # a 60 MH/s CPU.
+    timeout_seconds: float = Field(120.0, gt=0, description=(
+        "a search longer than this (queue wait included) answers 504"))
+    max_clock_skew_seconds: float = Field(60.0, ge=0, description=(
+        "`POST /works` refuses block timestamps further ahead than this (the Atto work-server's 60 s)"))
+    # Beyond the limit the server answers 503 rather than letting a backlog grow without bound.
+    max_queue: int = Field(1000, ge=0, description=(
+        "requests allowed to wait for a device; beyond it 503 with `Retry-After` (0: no waiting, "
+        "only free devices take jobs)"))
+    token: SecretStr | None = Field(None, description=(
+        "when set, the work routes need `Authorization: Bearer <token>` (the probes stay open)"))
 
     @field_validator("devices", "token", mode="before")
     @classmethod

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.emulator import PubSubEmulator
+from harness.emulator import PubSubEmulator
+from solver.backends import discover
+from solver.backends.base import SearchDevice
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +23,29 @@ def pubsub_emulator() -> Iterator[str]:
         env = {**os.environ, "PUBSUB_EMULATOR_HOST": pubsub_emulator, "PUBSUB_PROJECT_ID": PROJECT}
         subprocess.Popen([sys.executable, "-m", "atto_work", "adapter"], env=env)
 
-    (``from tests.emulator import PROJECT``; the emulator accepts any project id.) Its state is shared
+    (``from harness.emulator import PROJECT``; the emulator accepts any project id.) Its state is shared
     by every test of the session, so use topic and subscription names unique to each test
     (e.g. with ``uuid4().hex``).
     """
     with PubSubEmulator() as emulator:
         yield emulator.host
+
+
+@pytest.fixture(scope="session")
+def open_devices() -> Iterator[Callable[[str], list[SearchDevice]]]:
+    """``open_devices("numpy" | "opencl")``: that backend's real devices, opened once per session
+    (an OpenCL kernel builds once) and closed at its end. It fails, never skips, when none is found:
+    the OpenCL device here is PoCL on the CPU."""
+    opened: dict[str, list[SearchDevice]] = {}
+
+    def devices(backend: str) -> list[SearchDevice]:
+        if backend not in opened:
+            found = discover(backend)
+            assert found, f"no {backend} device: the tests need one"
+            opened[backend] = found
+        return opened[backend]
+
+    yield devices
+    for found in opened.values():
+        for device in found:
+            device.close()

@@ -1,4 +1,4 @@
-"""The Atto work rules against every SPEC.md vector and rejection, and against hashlib."""
+"""The Atto work rules against known vectors and rejections (docs/spec.md), and against hashlib."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from work import (
     MAX_THRESHOLD,
@@ -34,7 +36,7 @@ def ts(text: str) -> datetime:
 
 
 def test_blake2b_8_sanity_check() -> None:
-    # SPEC §1: an 8-byte digest, not a truncated BLAKE2b-512.
+    # docs/spec.md, The hash: an 8-byte digest, not a truncated BLAKE2b-512.
     assert hashlib.blake2b(b"atto", digest_size=8).hexdigest() == "41f1a46dc16757d6"
 
 
@@ -160,11 +162,27 @@ def test_timestamps_iso_and_epoch_ms_agree() -> None:
 
 
 @pytest.mark.parametrize(
-    "value", ["2026-05-13T00:00:00", "yesterday", "", -1, 10**20, True, None, 1.5, "2026-13-01Z"],
+    "value", ["2026-05-13T00:00:00", "yesterday", "", -1, 10**20, True, None, 1.5, "2026-13-01Z",
+              "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00"],  # outside UTC's range
 )
 def test_bad_timestamps_are_refused(value) -> None:
     with pytest.raises(WorkError):
         parse_timestamp(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(
+    st.text(), st.integers(), st.none(), st.booleans(), st.floats(),
+    st.datetimes(timezones=st.timezones()).map(datetime.isoformat),
+    st.builds(lambda dt, minutes: dt.isoformat() + f"{'+-'[minutes < 0]}{abs(minutes) // 60:02}:"
+              f"{abs(minutes) % 60:02}", st.datetimes(), st.integers(-1439, 1439)),
+))
+def test_any_timestamp_gives_an_aware_utc_value_or_a_work_error(value) -> None:
+    try:
+        parsed = parse_timestamp(value)
+    except WorkError:
+        return
+    assert parsed.tzinfo is not None and parsed.utcoffset() == timedelta(0)
 
 
 def test_future_timestamps_beyond_the_skew_are_refused() -> None:

@@ -1,6 +1,6 @@
 """The Atto proof-of-work rules: the single reference every other part is checked against.
 
-Standard library only. See ``shared/SPEC.md`` for the contract these functions implement.
+Standard library only. ``docs/spec.md`` states the rules these functions implement.
 """
 
 from work.difficulty import difficulty, is_valid

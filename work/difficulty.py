@@ -1,4 +1,4 @@
-"""The difficulty of a work for a target, and whether it meets a threshold (SPEC.md §1)."""
+"""The difficulty of a work for a target, and whether it meets a threshold (docs/spec.md, Difficulty)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Networks and the threshold a work must meet (SPEC.md §2, the current Atto rules)."""
+"""Networks and the threshold a work must meet (docs/spec.md, Thresholds: the current Atto rules)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,10 @@ def parse_timestamp(value: object) -> datetime:
             raise WorkError(f"timestamp {value[:40]!r} is not ISO-8601") from None
         if parsed.tzinfo is None:
             raise WorkError("timestamp must carry a time zone (for example a trailing Z)")
-        return parsed.astimezone(UTC)
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:  # e.g. year 1 at +14:00 lies before datetime's first UTC instant
+            raise WorkError("timestamp is out of range") from None
     raise WorkError("timestamp must be an ISO-8601 string or epoch milliseconds")
 
 

@@ -36,22 +36,26 @@ DEAD_LETTER_RETENTION_SECONDS = 7 * 24 * 3600
 class PubSubInitSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    pubsub_work_requested_topic: str = "work-requested"
-    pubsub_work_requested_subscription: str = "work-requested-adapter"
-    pubsub_work_generated_topic: str = "work-generated"
-    pubsub_work_generated_subscription: str = "work-generated-coordinator"
+    pubsub_work_requested_topic: str = Field("work-requested", description=(
+        "topic of WorkRequested to create"))
+    pubsub_work_requested_subscription: str = Field("work-requested-adapter", description=(
+        "the adapter's subscription to create on it"))
+    pubsub_work_generated_topic: str = Field("work-generated", description=(
+        "topic of WorkGenerated to create"))
+    pubsub_work_generated_subscription: str = Field("work-generated-coordinator", description=(
+        "the coordinator's subscription to create on it"))
     pubsub_dead_letter_topic: str = Field(
         "work-dead-letter",
-        description="Topic receiving messages delivered PUBSUB_MAX_DELIVERY_ATTEMPTS times without an "
-        "ack (pubsub-init only).")
+        description="topic receiving the messages delivered `PUBSUB_MAX_DELIVERY_ATTEMPTS` times "
+        "without an ack")
     pubsub_dead_letter_subscription: str = Field(
         "work-dead-letter-hold",
-        description="Subscription keeping dead-lettered messages for 7 days (pubsub-init only).")
+        description="subscription keeping dead-lettered messages for 7 days, never expiring")
     pubsub_max_delivery_attempts: int = Field(
         100, ge=5, le=100,
-        description="Deliveries of one message before Pub/Sub moves it to the dead-letter topic "
-        "(5-100; pubsub-init only). Each nack is a delivery; redeliveries back off up to "
-        "MESSAGING_RETRY_MAX_SECONDS, so 100 is hours of retries.")
+        description="deliveries of one message before Pub/Sub moves it to the dead-letter topic "
+        "(5-100); each nack is a delivery and redeliveries back off up to "
+        "`MESSAGING_RETRY_MAX_SECONDS`, so 100 is hours of retries")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -93,7 +93,7 @@ def compress(
     return out
 
 
-# Parameter block word 0 for an 8-byte digest, no key, fanout 1, depth 1 (SPEC.md §1).
+# Parameter block word 0 for an 8-byte digest, no key, fanout 1, depth 1 (docs/spec.md, The hash).
 H0_DIGEST8 = IV[0] ^ 0x01010008
 
 

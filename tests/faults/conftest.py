@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import Stack
 from tests.faults.ledger import REPORT
-from tests.pipeline.stack import Stack
 
 #: Short timeouts, so a scenario waits seconds, not minutes (the stack already opens loopback to
 #: callbacks and shortens the retry delays).

@@ -1,5 +1,5 @@
 """Faults with real processes: the Pub/Sub emulator, worker server, coordinator and adapter as
-separate OS processes (``tests.pipeline.stack``), the callback receiver in the test process.
+separate OS processes (``harness.stack``), the callback receiver in the test process.
 
 Every scenario ends with the same ledger (``tests.faults.ledger``): lost = 0 and invalid delivered
 = 0 are asserted; duplicates are counted and reported (delivery is at-least-once).
@@ -21,10 +21,12 @@ import pytest
 from google.cloud import pubsub_v1
 
 from atto_work.receiver import CallbackReceiver
-from tests.emulator import PROJECT, free_port
+from harness.emulator import PROJECT, free_port
+from harness.polling import wait_until
+from harness.server import ServerThread
+from harness.stack import Component, Stack
 from tests.faults.ledger import Ledger
-from tests.pipeline.fakes import ThreadServer, TinyWorker, invalid_work
-from tests.pipeline.stack import Component, Stack
+from tests.pipeline.fakes import TinyWorker, invalid_work
 from work import parse_target
 
 # A SIGKILLed consumer's leased messages come back only when their lease runs out on the emulator
@@ -43,12 +45,6 @@ def metric(component: Component, name: str, labels: str = "") -> float:
     return float(found.group(1)) if found else 0.0
 
 
-def wait_until(condition, within: float, what: str, stack: Stack) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}\n{stack.logs()}"
-        time.sleep(0.05)
-
 
 def check(counts, stack: Stack) -> None:  # noqa: ANN001
     assert counts.invalid_delivered == 0, stack.logs()
@@ -63,8 +59,8 @@ def test_adapter_sigkill_while_holding_requests(stack: Stack) -> None:
         stack.solver.pause()
         try:
             ledger.post(stack.coordinator.url, 20)
-            wait_until(lambda: metric(stack.adapter, "adapter_in_flight") >= 1, 60,
-                       "the adapter to hold work", stack)
+            wait_until(lambda: metric(stack.adapter, "adapter_in_flight") >= 1, within=60,
+                   what="the adapter to hold work", details=stack.logs)
             stack.adapter.kill()
         finally:
             stack.solver.resume()
@@ -81,12 +77,14 @@ def test_coordinator_sigkill_between_generation_and_callback(stack: Stack) -> No
         # A: the coordinator holds generated results whose callbacks have not succeeded yet
         receiver.fail_next(10**6)
         ledger.post(stack.coordinator.url, 3)
-        wait_until(lambda: receiver.refused >= 3, 60, "callbacks to be attempted", stack)
+        wait_until(lambda: receiver.refused >= 3, within=60,
+                   what="callbacks to be attempted", details=stack.logs)
         # B: accepted, then the coordinator dies before the adapter generates them
         ledger.post(stack.coordinator.url, 3)
         stack.coordinator.kill()
         wait_until(lambda: metric(stack.adapter, "adapter_messages_total", 'outcome="solved"') >= 6,
-                   60, "the adapter to generate every work while the coordinator is down", stack)
+                   within=60, what="the adapter to generate every work while the coordinator is down",
+                   details=stack.logs)
         assert ledger.delivered() == set()
         receiver.fail_next(0)
         stack.coordinator.start()
@@ -113,10 +111,10 @@ def test_callback_receiver_down_for_20_seconds(stack: Stack) -> None:
 def test_invalid_work_never_reaches_the_client(stack: Stack, tmp_path: Path, pubsub_emulator: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     liar = TinyWorker(lying=True, capacity=2)
-    with ThreadServer(liar.app()) as liar_url, CallbackReceiver() as receiver:
+    with ServerThread(liar.app()) as liar_server, CallbackReceiver() as receiver:
         # A second adapter, on the same subscription as the honest one, whose worker server lies.
         lying_adapter = Component("adapter-liar", ["adapter"], free_port(),
-                                  {**stack.env, "WORKER_URL": liar_url}, tmp_path)
+                                  {**stack.env, "WORKER_URL": liar_server.url}, tmp_path)
         try:
             lying_adapter.start()
             ledger = Ledger(receiver)
@@ -132,8 +130,8 @@ def test_invalid_work_never_reaches_the_client(stack: Stack, tmp_path: Path, pub
             message = {"callbackUrl": receiver.url, "hash": target, "threshold": limit, "work": bad}
             publisher.publish(topic, json.dumps(message).encode()).result(timeout=30)
             wait_until(lambda: metric(stack.coordinator, "coordinator_results_total",
-                                      'outcome="invalid_work"') >= 1, 60, "the coordinator to refuse it",
-                       stack)
+                                      'outcome="invalid_work"') >= 1, within=60,
+                   what="the coordinator to refuse it", details=stack.logs)
             counts = ledger.settle("invalid work beside a good worker", within=150)
         finally:
             lying_adapter.terminate(timeout=10)
@@ -146,11 +144,12 @@ def test_worker_server_killed_mid_solve(stack: Stack) -> None:
         ledger = Ledger(receiver)
         # BETA: seconds a work on the CPU, so the solve is still running when the server dies
         ledger.post(stack.coordinator.url, 2, network="BETA")
-        wait_until(lambda: metric(stack.adapter, "adapter_in_flight") >= 1, 60, "a solve to start", stack)
+        wait_until(lambda: metric(stack.adapter, "adapter_in_flight") >= 1, within=60,
+                   what="a solve to start", details=stack.logs)
         stack.solver.kill()
         assert len(ledger.delivered()) < len(ledger.accepted)
         wait_until(lambda: metric(stack.adapter, "adapter_messages_total", 'outcome="worker_failed"') >= 1,
-                   30, "the adapter to see the worker server fail", stack)
+                   within=30, what="the adapter to see the worker server fail", details=stack.logs)
         stack.solver.start()
         counts = ledger.settle("worker server SIGKILL mid-solve", within=150)
     check(counts, stack)

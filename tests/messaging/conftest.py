@@ -7,8 +7,8 @@ from uuid import uuid4
 
 import pytest
 
+from harness.emulator import PROJECT
 from messaging import Broker, MessagingSettings, create_broker
-from tests.emulator import PROJECT
 
 #: Small redelivery delays keep the suite fast. Pub/Sub's ack deadlines are whole seconds, so its
 #: redeliveries come after at least 1 s whatever the minimum.

@@ -8,17 +8,8 @@ from collections import Counter
 
 import pytest
 
+from harness.polling import until
 from messaging import Broker, BrokerUnavailable, Message, MessagingSettings, create_broker
-
-WAIT = 20.0  # generous: the machine is shared; the tests finish as soon as the condition holds
-
-
-async def until(condition, limit: float = WAIT) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def test_publish_then_consume(broker: Broker, names: tuple[str, str]) -> None:
@@ -127,7 +118,7 @@ async def test_thousand_messages_none_lost(broker: Broker, names: tuple[str, str
 
     sub = await broker.subscribe(subscription, handler, max_outstanding=100)
     await asyncio.gather(*(broker.publish(topic, data) for data in sent))
-    await until(lambda: got == sent, limit=60)
+    await until(lambda: got == sent, within=60)
     await sub.stop()
     assert got == sent
 
@@ -162,7 +153,7 @@ async def test_stop_lets_running_finish_and_returns_the_rest(
     sub = await broker.subscribe(subscription, handler, max_outstanding=10)
     # Usually back within ~1 s; sometimes the emulator loses the early return and they come back when
     # their 10 s lease runs out (see messaging.pubsub_subscription).
-    await until(lambda: set(second) >= {b"long-1", b"long-2", b"queued-1", b"queued-2"}, limit=30)
+    await until(lambda: set(second) >= {b"long-1", b"long-2", b"queued-1", b"queued-2"}, within=30)
     await asyncio.sleep(1.0)
     await sub.stop()
     assert set(second) == {b"long-1", b"long-2", b"queued-1", b"queued-2"}  # the acked ones stay acked

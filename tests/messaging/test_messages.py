@@ -1,4 +1,4 @@
-"""The queue messages in the Kotlin reference's exact JSON (SPEC.md §3)."""
+"""The queue messages in the Kotlin reference's exact JSON (docs/spec.md, Queue messages)."""
 
 from __future__ import annotations
 

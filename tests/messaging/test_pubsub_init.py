@@ -17,8 +17,8 @@ from google.cloud import pubsub_v1
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
+from harness.emulator import PROJECT, free_port
 from messaging.pubsub import ACK_DEADLINE_SECONDS
-from tests.emulator import PROJECT, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
+from harness.emulator import PROJECT, free_port
 from messaging import BrokerUnavailable, MessagingSettings, create_broker
 from messaging.pubsub_subscription import deadline_seconds
-from tests.emulator import PROJECT, free_port
 
 
 def unreachable() -> MessagingSettings:

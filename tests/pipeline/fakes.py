@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import threading
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -95,23 +93,3 @@ async def serve(app: ASGIApp) -> AsyncIterator[str]:
         await task
 
 
-class ThreadServer:
-    """Run ``app`` with uvicorn on a free loopback port in a background thread (for a test-only
-    server that real processes under test call, while the test itself blocks on them)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on"))
-        self._thread = threading.Thread(target=self._server.run, name="thread-server", daemon=True)
-
-    def __enter__(self) -> str:
-        self._thread.start()
-        while not self._server.started:
-            if not self._thread.is_alive():
-                raise RuntimeError("test server stopped before it started")
-            time.sleep(0.01)
-        return f"http://127.0.0.1:{self._server.servers[0].sockets[0].getsockname()[1]}"
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(timeout=30)

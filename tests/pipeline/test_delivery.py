@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from atto_work.receiver import CallbackReceiver
 from coordinator import CoordinatorSettings, create_app
 from coordinator.callbacks import MAX_RESPONSE_BYTES, CallbackFailed, CallbackSender
+from harness.polling import until
 from messaging import WorkGenerated
 from messaging.memory import MemoryBroker
 from tests.pipeline.fakes import invalid_work, search
@@ -26,12 +27,6 @@ PROBE = "delivery-probe"  # sees what the coordinator publishes to work-requeste
 def results(outcome: str) -> float:
     return REGISTRY.get_sample_value("coordinator_results_total", {"outcome": outcome}) or 0.0
 
-
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not condition():  # metrics and queues have no events to wait on: poll
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 class Harness:

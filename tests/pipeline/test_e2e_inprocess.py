@@ -12,9 +12,9 @@ import httpx
 from atto_work.embedded import create_stack_app
 from atto_work.receiver import CallbackReceiver
 from coordinator import CoordinatorSettings
+from harness.stack import real_worker_app
 from messaging.memory import MemoryBroker
 from tests.pipeline.fakes import serve
-from tests.pipeline.stack import real_worker_app
 from work import Network, difficulty, parse_target, parse_work, threshold
 from worker_adapter import AdapterSettings
 

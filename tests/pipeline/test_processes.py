@@ -10,8 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,9 +19,11 @@ import pytest
 from google.cloud import pubsub_v1
 
 from atto_work.receiver import Callback, CallbackReceiver
-from tests.emulator import PROJECT, free_port
-from tests.pipeline.fakes import ThreadServer, TinyWorker
-from tests.pipeline.stack import Component, Stack, child_env
+from harness.emulator import PROJECT, free_port
+from harness.polling import wait_until
+from harness.server import ServerThread
+from harness.stack import Component, Stack, child_env
+from tests.pipeline.fakes import TinyWorker
 from work import Network, difficulty, parse_target, parse_work, threshold
 
 pytestmark = pytest.mark.emulator
@@ -103,15 +104,15 @@ def test_adapter_sigterm_drains_running_requests_and_returns_the_rest(
     pubsub_emulator: str, tmp_path: Path,
 ) -> None:
     worker = TinyWorker(capacity=1, delay=2.0)  # the adapter holds 2
-    with ThreadServer(worker.app()) as worker_url, CallbackReceiver() as receiver:
-        stack = Stack(pubsub_emulator, tmp_path, env={"WORKER_URL": worker_url,
+    with ServerThread(worker.app()) as worker_server, CallbackReceiver() as receiver:
+        stack = Stack(pubsub_emulator, tmp_path, env={"WORKER_URL": worker_server.url,
                                                       "ADAPTER_SHUTDOWN_GRACE_SECONDS": "20"})
         try:
             stack.coordinator.start()
             stack.adapter.start()
             hashes = [bytes([i]) * 32 for i in range(1, 5)]
             limit = post_requests(stack.coordinator.url, receiver.url, hashes)
-            _wait(lambda: len(worker.calls) >= 2, 30, stack)
+            wait_until(lambda: len(worker.calls) >= 2, within=30, details=stack.logs)
             # uvicorn ends by re-raising the signal it handled, after the lifespan's drain
             assert stack.adapter.terminate(timeout=30) in (0, -signal.SIGTERM), stack.adapter.log()
             # the two running when SIGTERM came finished and were published before the exit ...
@@ -173,10 +174,4 @@ def test_service_alone_refuses_the_in_process_broker(role: str) -> None:
     assert result.returncode == 2
     assert "in-process broker" in result.stderr and "atto-work up" in result.stderr
 
-
-def _wait(condition: Callable[[], bool], timeout: float, stack: Stack) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, stack.logs()
-        time.sleep(0.05)
 

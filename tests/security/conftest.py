@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,14 +34,9 @@ _printed: list[str] = []  # what the tests printed in the namespace, shown in th
 
 
 @pytest.fixture(scope="session")
-def numpy_devices() -> Iterator[list[SearchDevice]]:
-    """The NumPy search device, opened once (the in-process worker servers of these tests)."""
-    from solver.backends import discover
-
-    found = discover("numpy")
-    yield found
-    for device in found:
-        device.close()
+def numpy_devices(open_devices: Callable[[str], list[SearchDevice]]) -> list[SearchDevice]:
+    """The NumPy search device (the in-process worker servers of these tests)."""
+    return open_devices("numpy")
 
 
 def in_netns() -> bool:

@@ -66,15 +66,15 @@ def run_schema(url: str, base_url: str, counts: dict[str, int]) -> None:
 def test_schemathesis_coordinator_and_worker_server() -> None:
     from coordinator import CoordinatorSettings
     from coordinator import create_app as create_coordinator
+    from harness.server import ServerThread
     from solver.api import create_app as create_solver
     from solver.settings import SolverSettings
-    from tests.pipeline.fakes import ThreadServer
 
     coordinator = create_coordinator(CoordinatorSettings(messaging="memory"))
     solver = create_solver(SolverSettings(backend="numpy", timeout_seconds=20))
     results = {}
-    with ThreadServer(coordinator) as coordinator_url, ThreadServer(solver) as solver_url:
-        for name, base in [("coordinator", coordinator_url), ("worker server", solver_url)]:
+    with ServerThread(coordinator) as coordinator_server, ServerThread(solver) as solver_server:
+        for name, base in [("coordinator", coordinator_server.url), ("worker server", solver_server.url)]:
             counts = {"cases": 0, "5xx": 0}
             run_schema(f"{base}/openapi.json", base, counts)
             results[name] = counts

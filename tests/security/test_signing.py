@@ -52,15 +52,15 @@ def test_headers_only_when_a_secret_is_set() -> None:
     assert verify(SECRET, BODY, signature_headers(SECRET, BODY)[HEADER])
 
 
-def test_the_readme_verification_snippet_accepts_ours_and_refuses_tampering() -> None:
-    """The client code in the README's "Verifying a signed callback", run as a client would paste it."""
+def test_the_docs_verification_snippet_accepts_ours_and_refuses_tampering() -> None:
+    """The client code in docs/api.md's "Verifying a signed callback", run as a client would paste it."""
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
     section = text.split("### Verifying a signed callback", 1)[1]
     snippet = section.split("```python\n", 1)[1].split("```", 1)[0]
     namespace: dict[str, object] = {}
-    exec(compile(snippet, "reliability.md", "exec"), namespace)  # noqa: S102 - our own docs
+    exec(compile(snippet, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own docs
     client_verify = namespace["verify"]
     header = sign(SECRET, BODY)
     assert client_verify(SECRET, BODY, header)

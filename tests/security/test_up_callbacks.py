@@ -6,8 +6,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.emulator import free_port
-from tests.pipeline.stack import Component, child_env
+from harness.emulator import free_port
+from harness.stack import Component, child_env
 
 REQUEST = {"network": "LOCAL", "timestamp": "2026-06-01T00:00:00Z", "callback": "http://127.0.0.1:9/cb"}
 

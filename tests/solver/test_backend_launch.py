@@ -7,15 +7,12 @@ import random
 
 import pytest
 
-from solver.backends import discover
 from tests.solver.test_backend_search import MASK64, first_hit
 
 
-@pytest.fixture(scope="module")
-def device():
-    (dev,) = discover("opencl")[:1]
-    yield dev
-    dev.close()
+@pytest.fixture
+def device(open_devices):
+    return open_devices("opencl")[0]
 
 
 def test_launches_in_flight_answer_like_hashlib(device):

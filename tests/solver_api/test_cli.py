@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from harness.emulator import free_port
+from harness.stack import Component, child_env
 from work import difficulty, parse_work
 
-ROOT = Path(__file__).resolve().parents[2]
 ZERO = "0" * 64
 LOCAL_2026 = 429496729550000
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "LOG_FORMAT": "json"}
-
-
 def atto_work(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "atto_work", *args], capture_output=True, text=True,
-                          timeout=90, env=env())
+                          timeout=90, env=child_env())
 
 
 @pytest.mark.parametrize("backend", ["numpy", pytest.param("opencl", marks=pytest.mark.opencl)])
@@ -56,37 +50,21 @@ def test_solve_refuses_bad_input_and_gives_up_at_its_timeout() -> None:
     assert "no work found" in late.stderr
 
 
-def test_solver_help_and_serving_on_a_port() -> None:
+def test_solver_help_and_serving_on_a_port(tmp_path: Path) -> None:
     assert "--port" in atto_work("solver", "--help").stdout
     assert "--threshold" in atto_work("solve", "--help").stdout
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "atto_work", "solver", "--port", str(port), "--backend", "numpy"],
-        env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = Component("solver", ["solver", "--backend", "numpy"], free_port(), child_env(), tmp_path)
     try:
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[1]
-            try:
-                if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the solver did not become ready"
-            time.sleep(0.1)
-        r = httpx.post(f"{url}/works/{ZERO}", json={"threshold": LOCAL_2026}, timeout=60)
+        server.start(timeout=60)
+        r = httpx.post(f"{server.url}/works/{ZERO}", json={"threshold": LOCAL_2026}, timeout=60)
         assert r.status_code == 200, r.text
         assert difficulty(parse_work(r.json()["work"]), bytes(32)) <= LOCAL_2026
     finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=30)
+        status = server.terminate(timeout=30)
     # uvicorn shuts down cleanly on SIGTERM, then re-raises the signal so the exit status tells it.
-    assert server.returncode in (0, -15), stderr
-    assert "Application shutdown complete" in stderr
-    assert "numpy" in stderr  # the backend choice is logged
+    assert status in (0, -15), server.log()
+    assert "Application shutdown complete" in server.log()
+    assert "numpy" in server.log()  # the backend choice is logged
 
 
 def test_a_device_selection_that_cannot_be_met_exits_2() -> None:
@@ -99,6 +77,6 @@ def test_a_device_selection_that_cannot_be_met_exits_2() -> None:
 def test_solver_with_a_bad_setting_exits_2_naming_it() -> None:
     result = subprocess.run([sys.executable, "-m", "atto_work", "solver", "--port", "1"],
                             capture_output=True, text=True, timeout=60,
-                            env={**env(), "SOLVER_TIMEOUT_SECONDS": "soon"})
+                            env={**child_env(), "SOLVER_TIMEOUT_SECONDS": "soon"})
     assert result.returncode == 2
     assert "SOLVER_TIMEOUT_SECONDS" in result.stderr.upper()

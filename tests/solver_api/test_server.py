@@ -6,13 +6,15 @@ Works are checked with ``work.difficulty`` (hashlib), never against another back
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime
 
 import httpx
 
+from harness.polling import wait_until
+from harness.server import ServerThread
 from solver.api import create_app
 from solver.settings import SolverSettings
-from tests.solver_api.server import ServerThread, open_request, wait_for
 from work import Network, difficulty, parse_work, threshold
 
 LOCAL = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))  # ~43K hashes a work
@@ -54,16 +56,16 @@ def test_requests_queue_while_the_device_is_busy_and_are_all_served(devices) -> 
     metrics = app.state.metrics
     with ServerThread(app) as server:
         blocker = open_request(server.port, f"/works/{ZERO}", b'{"threshold": 1}')
-        wait_for(lambda: metrics.value("solver_device_busy", device=devices[0].name) == 1,
-                 "the blocking search to start")
+        wait_until(lambda: metrics.value("solver_device_busy", device=devices[0].name) == 1,
+                   what="the blocking search to start")
 
         async def clients() -> list[httpx.Response]:
             async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
                 jobs = [asyncio.create_task(client.post(f"/works/{target(i)}", json={"threshold": LOCAL}))
                         for i in range(4)]
                 # All four wait behind the blocker; then the blocker's client hangs up.
-                await asyncio.to_thread(wait_for, lambda: metrics.value("solver_queue_depth") == 4,
-                                        "four queued requests")
+                await asyncio.to_thread(wait_until, lambda: metrics.value("solver_queue_depth") == 4,
+                                        what="four queued requests")
                 blocker.close()
                 return await asyncio.gather(*jobs)
 
@@ -81,10 +83,10 @@ def test_a_client_that_hangs_up_cancels_its_search(devices) -> None:
     busy = lambda: metrics.value("solver_device_busy", device=devices[0].name)  # noqa: E731
     with ServerThread(app) as server:
         client_socket = open_request(server.port, f"/works/{ZERO}", b'{"threshold": "1"}')
-        wait_for(lambda: busy() == 1, "the search to start")
+        wait_until(lambda: busy() == 1, what="the search to start")
         client_socket.close()
         # The device is freed (within one launch) and the search counted as cancelled.
-        wait_for(lambda: busy() == 0, "the device to be freed")
+        wait_until(lambda: busy() == 0, what="the device to be freed")
         assert metrics.value("solver_searches_total", outcome="cancelled") == 1
         r = httpx.post(f"{server.url}/works/{target(5)}", json={"threshold": LOCAL}, timeout=60)
         assert r.status_code == 200, r.text
@@ -105,3 +107,12 @@ def test_a_search_past_the_timeout_answers_504(devices) -> None:
         r = httpx.post(f"{server.url}/works/{target(6)}", json={"threshold": easy}, timeout=60)
         assert r.status_code == 200, r.text
         assert_work(r.json(), target(6), easy)
+
+
+def open_request(port: int, path: str, body: bytes) -> socket.socket:
+    """Send a POST on a raw socket and leave it open: the caller closes it to hang up."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    sock.sendall(head + body)
+    return sock

@@ -9,21 +9,18 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from harness.server import ServerThread
 from solver.api import create_app
 from solver.settings import SolverSettings
 from tests.clock import Ahead, resolve
-from tests.solver_api.server import ServerThread
 
 ZERO = "0" * 64
 GOOD = {"network": "LOCAL", "timestamp": 1778630400000, "target": ZERO}
 
 
 @pytest.fixture(scope="module")
-def server(backend_devices) -> Iterator[ServerThread]:
-    from solver.backends import discover
-
-    backend_devices.setdefault("numpy", discover("numpy"))
-    with ServerThread(create_app(SolverSettings(), backend_devices["numpy"])) as running:
+def server(open_devices) -> Iterator[ServerThread]:
+    with ServerThread(create_app(SolverSettings(), open_devices("numpy"))) as running:
         yield running
 
 

@@ -20,16 +20,16 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from tests.emulator import PROJECT, free_port
+from harness.emulator import PROJECT, free_port
+from harness.polling import wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 90.0  # a cold worker server builds its OpenCL kernel; the machine is shared
 
 
@@ -75,18 +75,17 @@ class Component:
         return self
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited with {self.process and self.process.poll()}:"
-                                   f"\n{self.log()}")
-            try:
-                if httpx.get(self.url + self.probe, timeout=2, trust_env=False).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready within {timeout:.0f} s:\n{self.log()}")
+        wait_until(self._ready, within=timeout, what=f"{self.name} to be ready", details=self.log,
+                   interval=0.2)
+
+    def _ready(self) -> bool:
+        if not self.running:
+            raise RuntimeError(f"{self.name} exited with {self.process and self.process.poll()}:"
+                               f"\n{self.log()}")
+        try:
+            return httpx.get(self.url + self.probe, timeout=2, trust_env=False).status_code == 200
+        except httpx.HTTPError:
+            return False
 
     def kill(self) -> None:
         """SIGKILL: the process gets no chance to ack, nack or flush anything."""
