@@ -34,10 +34,15 @@ def serve(app: object, host: str, port: int) -> int:
     """Run ``app`` until SIGINT/SIGTERM; uvicorn then runs the app's lifespan shutdown (the drain).
 
     Our own logging is kept (``log_config=None``) and the access log is off: one line per request
-    would cost more than the intake itself; so would httpx's line per outgoing request."""
+    would cost more than the intake itself; so would httpx's line per outgoing request. Proxy
+    headers are honoured only from ``FORWARDED_ALLOW_IPS`` (``common.proxies``)."""
+    from common.proxies import ProxySettings
+    from common.settings import load_settings
+
+    proxies = load_settings(ProxySettings)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,  # type: ignore[arg-type]
-                timeout_graceful_shutdown=5)
+                timeout_graceful_shutdown=5, **proxies.uvicorn_options())
     return 0
 
 

@@ -134,11 +134,13 @@ class PubSubBroker:
             return
         await self.ensure(topic, subscription)
 
-    async def ensure(self, topic: str, subscription: str | None = None) -> list[str]:
-        """Create ``topic`` (and ``subscription``) when missing; say for each whether it was created."""
-        return await asyncio.to_thread(self._ensure, topic, subscription)
+    async def ensure(self, topic: str, subscription: str | None = None,
+                     fields: dict[str, Any] | None = None) -> list[str]:
+        """Create ``topic`` (and ``subscription``, with ``fields`` of a Subscription besides its
+        topic and ack deadline) when missing; say for each whether it was created."""
+        return await asyncio.to_thread(self._ensure, topic, subscription, fields or {})
 
-    def _ensure(self, topic: str, subscription: str | None) -> list[str]:
+    def _ensure(self, topic: str, subscription: str | None, fields: dict[str, Any]) -> list[str]:
         done = []
         topic_path = self.topic_path(topic)
         try:
@@ -152,7 +154,8 @@ class PubSubBroker:
             path = self.subscription_path(subscription)
             try:
                 self.subscriber.create_subscription(
-                    request={"name": path, "topic": topic_path, "ack_deadline_seconds": ACK_DEADLINE_SECONDS},
+                    request={"name": path, "topic": topic_path, "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
+                             **fields},
                     retry=self._retry(), timeout=self.timeout,
                 )
                 done.append(f"created subscription {path} on {topic_path}")

@@ -20,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "operations.md"
 sys.path.insert(0, str(ROOT))  # run as a file from a checkout, installed or not
 
-from atto_work.commands.pubsub_init import PubSubNames  # noqa: E402
+from atto_work.commands.pubsub_init import PubSubInitSettings  # noqa: E402
+from common.proxies import ProxySettings  # noqa: E402
 from coordinator.settings import CoordinatorSettings  # noqa: E402
 from messaging.settings import MessagingSettings  # noqa: E402
 from solver.settings import SolverSettings  # noqa: E402
@@ -34,7 +35,8 @@ TABLES: dict[str, tuple[type[BaseSettings], type[BaseSettings] | None]] = {
     "store": (StoreSettings, None),
     "adapter": (AdapterSettings, MessagingSettings),
     "solver": (SolverSettings, None),
-    "pubsub-init": (PubSubNames, None),
+    "proxies": (ProxySettings, None),
+    "pubsub-init": (PubSubInitSettings, None),
 }
 
 

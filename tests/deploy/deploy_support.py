@@ -34,14 +34,14 @@ SECRET_ENV = {  # variable -> key in the chart's Secret
     "CALLBACK_SIGNING_SECRET": "callback-signing-secret",
     "SOLVER_TOKEN": "solver-token",
 }
-_MESSAGING = {"MESSAGING", "PUBSUB_PROJECT_ID", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT",
-              "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS",
+_MESSAGING = {"MESSAGING", "PUBSUB_PROJECT_ID", "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS",
               "PUBSUB_PUBLISH_TIMEOUT_SECONDS"}
 _LOGS = {"LOG_LEVEL", "LOG_FORMAT"}
 #: Set in every rendering, whatever the values.
 ALWAYS_ENV = {
     "coordinator": _MESSAGING | _LOGS | {
-        "PUBSUB_WORK_REQUESTED_TOPIC", "PUBSUB_WORK_GENERATED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC",
+        "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT", "PUBSUB_WORK_REQUESTED_TOPIC",
+        "PUBSUB_WORK_GENERATED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC",
         "COORDINATOR_MAX_CLOCK_SKEW_SECONDS", "CALLBACK_TIMEOUT_SECONDS", "CALLBACK_MAX_AGE",
         "CALLBACK_RETRY_MIN_SECONDS", "CALLBACK_RETRY_MAX_SECONDS",
         "COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET"},
@@ -54,14 +54,16 @@ ALWAYS_ENV = {
 #: Set only when their value is given (unset means the service's own default); each is given by
 #: at least one value set under helm/atto-work/ci/.
 OPTIONAL_ENV = {
-    "coordinator": {"PUBSUB_EMULATOR_HOST", "COORDINATOR_RATE_LIMIT", "CALLBACK_ALLOWED_NETWORKS"},
-    "adapter": {"PUBSUB_EMULATOR_HOST"},
+    "coordinator": {"PUBSUB_EMULATOR_HOST", "COORDINATOR_RATE_LIMIT", "CALLBACK_ALLOWED_NETWORKS",
+                    "FORWARDED_ALLOW_IPS", "STORE_URL"},
+    # Unset, the adapter sizes its read-ahead from its worker server's capacity.
+    "adapter": {"PUBSUB_EMULATOR_HOST", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT"},
     "solver": {"SOLVER_DEVICES"},
 }
 #: The settings modules of each role, read when they exist so that a variable a service learns to
 #: read later cannot be forgotten by the chart and compose.
 SETTINGS_MODULES = {
-    "coordinator": ("messaging.settings", "coordinator.settings"),
+    "coordinator": ("messaging.settings", "coordinator.settings", "common.proxies"),
     "adapter": ("messaging.settings", "worker_adapter.settings"),
     "solver": ("solver.settings",),
 }

@@ -54,11 +54,20 @@ app.kubernetes.io/component: {{ .component }}
 {{- printf "%s-workers" (include "atto-work.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The ServiceAccount of a component's pods: pass (dict "root" $ "component" "coordinator"). With
+serviceAccount.perComponent each component has its own (<name>-coordinator, <name>-workers). */}}
 {{- define "atto-work.serviceAccountName" -}}
-{{- if .Values.serviceAccount.create }}
-{{- default (include "atto-work.fullname" .) .Values.serviceAccount.name }}
+{{- $sa := .root.Values.serviceAccount }}
+{{- $base := "" }}
+{{- if $sa.create }}
+{{- $base = default (include "atto-work.fullname" .root) $sa.name }}
 {{- else }}
-{{- default "default" .Values.serviceAccount.name }}
+{{- $base = default "default" $sa.name }}
+{{- end }}
+{{- if $sa.perComponent }}
+{{- printf "%s-%s" $base .component | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $base }}
 {{- end }}
 {{- end }}
 
@@ -72,7 +81,8 @@ app.kubernetes.io/component: {{ .component }}
 
 {{/* The image of coordinator pods. */}}
 {{- define "atto-work.image" -}}
-{{- printf "%s:%s" .Values.image.repository (include "atto-work.imageTag" .) }}
+{{- $repository := required "image.repository is required: the registry path of the atto-work image" .Values.image.repository }}
+{{- printf "%s:%s" $repository (include "atto-work.imageTag" .) }}
 {{- end }}
 
 {{/* The image of worker pods: the GPU flavour when GPUs are enabled. */}}
@@ -91,7 +101,7 @@ app.kubernetes.io/component: {{ .component }}
 - name: MESSAGING
   value: pubsub
 - name: PUBSUB_PROJECT_ID
-  value: {{ .Values.pubsub.projectId | quote }}
+  value: {{ required "pubsub.projectId is required: the GCP project holding the topics" .Values.pubsub.projectId | quote }}
 {{- with .Values.pubsub.emulatorHost }}
 - name: PUBSUB_EMULATOR_HOST
   value: {{ . | quote }}
@@ -108,53 +118,109 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.logging.format | quote }}
 {{- end }}
 
-{{/* One env var from the chart's Secret; optional, so a key left empty leaves the variable unset. */}}
+{{/* One env var from the Secret. Pass "optional" true only for a key that may be absent: a
+required key that is missing, or a missing Secret, keeps the container from starting (fails closed). */}}
 {{- define "atto-work.secretEnv" -}}
 - name: {{ .name }}
   valueFrom:
     secretKeyRef:
       name: {{ include "atto-work.secretName" .root }}
       key: {{ .key }}
-      optional: true
+      optional: {{ .optional | default false }}
 {{- end }}
 
-{{/* HTTP probes of a role on its named port (pass the name): liveness /health, readiness /ready. */}}
+{{/* The coordinator is reachable from outside the cluster. */}}
+{{- define "atto-work.exposed" -}}
+{{- if or .Values.coordinator.ingress.enabled (eq .Values.coordinator.service.type "LoadBalancer") }}true{{ end }}
+{{- end }}
+
+{{/* The coordinator requires API keys: exposed, unless anonymous access was asked for. */}}
+{{- define "atto-work.requireApiKeys" -}}
+{{- if and (include "atto-work.exposed" .) (not .Values.coordinator.allowAnonymous) }}true{{ end }}
+{{- end }}
+
+{{/* The secret values of one component, hashed into its pods' annotations so that a change restarts
+only the pods that read it (API keys do not restart GPU workers). An existingSecret is not read. */}}
+{{- define "atto-work.secretChecksum" -}}
+{{- $s := .root.Values.secrets }}
+{{- if eq .component "coordinator" }}
+{{- printf "%s\n%s" $s.coordinatorApiKeys $s.callbackSigningSecret | sha256sum }}
+{{- else }}
+{{- $s.solverToken | sha256sum }}
+{{- end }}
+{{- end }}
+
+{{/* HTTP probes of a role: pass (dict "port" <named port> "overrides" <values' probes>); liveness
+/health, readiness /ready, each merged with its override. */}}
 {{- define "atto-work.probes" -}}
-startupProbe:
-  httpGet:
-    path: /health
-    port: {{ . }}
-  periodSeconds: 2
-  failureThreshold: 60
-livenessProbe:
-  httpGet:
-    path: /health
-    port: {{ . }}
-  periodSeconds: 10
-  timeoutSeconds: 5
-  failureThreshold: 3
-readinessProbe:
-  httpGet:
-    path: /ready
-    port: {{ . }}
-  periodSeconds: 5
-  timeoutSeconds: 5
-  failureThreshold: 3
+{{- $defaults := dict
+  "startupProbe" (dict "httpGet" (dict "path" "/health" "port" .port) "periodSeconds" 2 "failureThreshold" 60)
+  "livenessProbe" (dict "httpGet" (dict "path" "/health" "port" .port) "periodSeconds" 10 "timeoutSeconds" 5 "failureThreshold" 3)
+  "readinessProbe" (dict "httpGet" (dict "path" "/ready" "port" .port) "periodSeconds" 5 "timeoutSeconds" 5 "failureThreshold" 3) }}
+{{- toYaml (mergeOverwrite $defaults (deepCopy (default (dict) .overrides))) }}
 {{- end }}
 
-{{/* Fails the render when the workers' timeouts cannot drain a pod before SIGKILL. */}}
-{{- define "atto-work.checkWorkerTimeouts" -}}
+{{- /* Egress every pod needs: DNS, the GKE metadata server (Workload Identity tokens), and Google
+APIs (Pub/Sub), which live at public addresses on 443. */}}
+{{- define "atto-work.baseEgress" -}}
+- ports:
+    - {port: 53, protocol: UDP}
+    - {port: 53, protocol: TCP}
+- to:
+    - ipBlock: {cidr: 169.254.169.254/32}
+  ports:
+    - {port: 80, protocol: TCP}
+- to:
+    - ipBlock: {cidr: 169.254.169.252/32}
+  ports:
+    - {port: 988, protocol: TCP}
+{{- with .Values.pubsub.emulatorHost }}
+# The Pub/Sub emulator, a pod of this cluster.
+- to:
+    - namespaceSelector: {}
+  ports:
+    - {port: {{ splitList ":" . | last | int }}, protocol: TCP}
+{{- end }}
+{{- end }}
+
+{{/* Public addresses: everything but private, shared, loopback and link-local ranges. */}}
+{{- define "atto-work.publicPeers" -}}
+- ipBlock:
+    cidr: 0.0.0.0/0
+    except: [10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16, 100.64.0.0/10, 169.254.0.0/16, 127.0.0.0/8]
+- ipBlock:
+    cidr: ::/0
+    except: ["fc00::/7", "fe80::/10", "::1/128"]
+{{- end }}
+
+{{/* Fails the render on values that cannot work together (the schema checks each value alone). */}}
+{{- define "atto-work.checkValues" -}}
 {{- $w := .Values.workers }}
 {{- if not (lt (int $w.solver.timeoutSeconds) (int $w.adapter.workerTimeoutSeconds)) }}
 {{- fail "workers.adapter.workerTimeoutSeconds must be above workers.solver.timeoutSeconds" }}
 {{- end }}
-{{- if gt (int $w.adapter.workerTimeoutSeconds) (int $w.adapter.shutdownGraceSeconds) }}
-{{- fail "workers.adapter.shutdownGraceSeconds must be at least workers.adapter.workerTimeoutSeconds (a solve in hand must finish)" }}
+{{- if not (lt (int $w.adapter.workerTimeoutSeconds) (int $w.adapter.shutdownGraceSeconds)) }}
+{{- fail "workers.adapter.shutdownGraceSeconds must be above workers.adapter.workerTimeoutSeconds (a solve in hand must finish and be published)" }}
 {{- end }}
 {{- if not (lt (int $w.adapter.shutdownGraceSeconds) (int $w.terminationGracePeriodSeconds)) }}
 {{- fail "workers.terminationGracePeriodSeconds must be above workers.adapter.shutdownGraceSeconds" }}
 {{- end }}
-{{- if and .Values.keda.enabled $w.autoscaling.enabled }}
-{{- fail "keda.enabled and workers.autoscaling.enabled exclude each other: KEDA creates its own HPA for the workers" }}
+{{- $c := .Values.coordinator }}
+{{- if not (lt (int $c.preStopSeconds) (int $c.terminationGracePeriodSeconds)) }}
+{{- fail "coordinator.terminationGracePeriodSeconds must be above coordinator.preStopSeconds (time to drain after the delay)" }}
+{{- end }}
+{{- $k := .Values.keda }}
+{{- if and $k.enabled (gt (int $k.minReplicaCount) (int $k.maxReplicaCount)) }}
+{{- fail "keda.minReplicaCount must be at most keda.maxReplicaCount" }}
+{{- end }}
+{{- $hpa := .Values.coordinator.autoscaling }}
+{{- if and $hpa.enabled (gt (int $hpa.minReplicas) (int $hpa.maxReplicas)) }}
+{{- fail "coordinator.autoscaling.minReplicas must be at most coordinator.autoscaling.maxReplicas" }}
+{{- end }}
+{{- if and (include "atto-work.requireApiKeys" .) (not .Values.secrets.existingSecret) (not .Values.secrets.coordinatorApiKeys) }}
+{{- fail "the coordinator is exposed (Ingress or LoadBalancer) without API keys: set secrets.coordinatorApiKeys or secrets.existingSecret, or coordinator.allowAnonymous=true" }}
+{{- end }}
+{{- if and (not .Values.secrets.create) (not .Values.secrets.existingSecret) }}
+{{- fail "secrets.create=false needs secrets.existingSecret (the pods read the solver token from it)" }}
 {{- end }}
 {{- end }}
