@@ -56,7 +56,7 @@ async def _init(names: PubSubNames) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from common.settings import load_settings
-    from messaging.broker import BrokerUnavailable
+    from messaging import BrokerUnavailable
 
     names = load_settings(PubSubNames)
     try:
