@@ -1,8 +1,10 @@
 """``HttpWorkerClient``: the worker server's HTTP API (``WORKER_URL``) on aiohttp's public API.
 
 One session for the adapter's life: connections are kept alive and reused (one per request in
-flight, however many), the environment's proxies are not used (``trust_env=False``), connect and
-read times are bounded by the settings, and an answer is read only up to ``MAX_ANSWER_BYTES``.
+flight, however many), the environment's proxies are not used (``trust_env=False``), redirects are
+not followed, a connection must open within ``CONNECT_SECONDS`` and an answer come within the
+caller's limit (``WORKER_TIMEOUT_SECONDS`` for a work), and an answer is read only up to
+``MAX_ANSWER_BYTES``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from worker_adapter.worker_client import WorkerFailed, capacity_from_ready
 MAX_ANSWER_BYTES = 4096
 #: Connect and read limit of a probe (``/ready``, ``/health``): it must answer at once.
 PROBE_SECONDS = 5.0
+#: Opening a connection: the worker server runs beside the adapter (its pod, its compose network),
+#: so this is about a dead or overloaded peer, not about distance; it needs no setting.
+CONNECT_SECONDS = 5.0
 
 
 class HttpWorkerClient:
@@ -27,7 +32,6 @@ class HttpWorkerClient:
         self.url = settings.worker_url.rstrip("/")
         token = settings.solver_token
         self._headers = {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
-        self._connect = 5.0
         self._session: aiohttp.ClientSession | None = None
 
     @property
@@ -40,7 +44,7 @@ class HttpWorkerClient:
         return self._session
 
     def _timeout(self, read: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(connect=min(self._connect, read), sock_read=read)
+        return aiohttp.ClientTimeout(connect=min(CONNECT_SECONDS, read), sock_read=read)
 
     async def _call(self, method: str, path: str, read: float, body: object = None) -> tuple[int, bytes]:
         """The status and the (bounded) body of one call; ``WorkerFailed`` when there is none."""
