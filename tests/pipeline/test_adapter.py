@@ -195,6 +195,8 @@ async def test_http_client_bounds_answers_refuses_redirects_and_times_out(monkey
     # Environment proxies are not used: this one does not exist.
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
     monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
     async with serve(odd_worker()) as url:
         client = HttpWorkerClient(AdapterSettings(worker_url=url))
         try:
