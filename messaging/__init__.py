@@ -10,7 +10,6 @@ from messaging.errors import BrokerUnavailable, MessageError, Redeliver
 from messaging.factory import create_broker
 from messaging.messages import WorkGenerated, WorkRequested
 from messaging.settings import MessagingSettings
-from messaging.topics import QueueNames
 
 Retry = Redeliver  # the old name, for coordinator/ until the lead renames it there: removed at merge
 
@@ -21,7 +20,6 @@ __all__ = [
     "Message",
     "MessageError",
     "MessagingSettings",
-    "QueueNames",
     "Redeliver",
     "Retry",
     "Subscription",

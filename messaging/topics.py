@@ -3,9 +3,9 @@
     coordinator --WorkRequested--> work-requested --> work-requested-adapter --> worker adapter
     coordinator <-- work-generated-coordinator <-- work-generated <--WorkGenerated-- worker adapter
 
-Each service's settings declare the names it reads (the seed's ``PUBSUB_*`` variables) with the
-types below, which carry the default and the description; ``QueueNames`` holds all four, for
-``atto-work pubsub-init``, which creates them.
+Each settings model that reads a name (the seed's ``PUBSUB_*`` variables: the services', and
+``atto-work pubsub-init``'s, which creates all four) declares its field with the type below, which
+carries the default and the description.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 WORK_REQUESTED = "work-requested"
 WORK_REQUESTED_SUBSCRIPTION = "work-requested-adapter"
@@ -31,11 +30,3 @@ GeneratedTopic = Annotated[str, Field(default=WORK_GENERATED, description=(
 GeneratedSubscription = Annotated[str, Field(default=WORK_GENERATED_SUBSCRIPTION, description=(
     "subscription on the WorkGenerated topic that the coordinators consume"))]
 
-
-class QueueNames(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore")
-
-    pubsub_work_requested_topic: RequestedTopic
-    pubsub_work_requested_subscription: RequestedSubscription
-    pubsub_work_generated_topic: GeneratedTopic
-    pubsub_work_generated_subscription: GeneratedSubscription

@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
+from harness.polling import until
 from messaging import WorkGenerated, WorkRequested
 from messaging.memory import MemoryBroker
 from tests.pipeline.fakes import TinyWorker, serve
@@ -46,12 +47,6 @@ class Harness:
 
     def count(self, outcome: str) -> float:
         return self.adapter.metrics.count(outcome)
-
-
-async def until(condition, within: float = WAIT) -> None:  # noqa: ANN001
-    async with asyncio.timeout(within):
-        while not condition():  # noqa: ASYNC110 - polls the test worker's and the adapter's counters
-            await asyncio.sleep(0.02)
 
 
 @asynccontextmanager
