@@ -106,8 +106,11 @@ def add_probes(
 ) -> None:
     """``/health``, ``/ready`` and ``/metrics``.
 
-    ``ready`` returns a dict of checks; the service is ready when every value is truthy.
+    ``ready`` returns a dict of checks; the service is ready when every value is truthy. The
+    registry ``/metrics`` serves is kept as ``app.state.metrics_registry`` (``atto-work up`` serves
+    several apps' registries on one ``/metrics``).
     """
+    app.state.metrics_registry = registry
 
     @app.get("/health", tags=["probes"], summary="Liveness: the process serves requests")
     async def health() -> dict[str, str]:

@@ -1,13 +1,17 @@
 """The queue seam between the coordinator and the worker adapter.
 
 ``Broker`` is the protocol every backend implements; ``memory`` is the in-process default and
-``pubsub`` talks to Google Cloud Pub/Sub (or its emulator). Message schemas live in ``messages``.
+``pubsub`` talks to Google Cloud Pub/Sub (or its emulator). Message schemas live in ``messages``,
+queue names in ``topics``, and what each error means for a message in ``errors``.
 """
 
-from messaging.broker import Broker, BrokerUnavailable, Handler, Message, Retry, Subscription
+from messaging.broker import Broker, Handler, Message, Subscription
+from messaging.errors import BrokerUnavailable, MessageError, Redeliver
 from messaging.factory import create_broker
-from messaging.messages import MessageError, WorkGenerated, WorkRequested
+from messaging.messages import WorkGenerated, WorkRequested
 from messaging.settings import MessagingSettings
+
+Retry = Redeliver  # the old name, for coordinator/ until the lead renames it there: removed at merge
 
 __all__ = [
     "Broker",
@@ -16,6 +20,7 @@ __all__ = [
     "Message",
     "MessageError",
     "MessagingSettings",
+    "Redeliver",
     "Retry",
     "Subscription",
     "WorkGenerated",

@@ -4,6 +4,7 @@ Delivery is at-least-once. A subscriber's handler is awaited for each message: w
 message is acked; when it raises, the message is nacked and redelivered later, after a delay that
 grows with the message's age (``messaging.retry``). A subscription holds at most ``max_outstanding``
 messages at once, which is how a worker adapter takes only what its worker server can run.
+What each error means for a message: ``messaging.errors``.
 """
 
 from __future__ import annotations
@@ -12,16 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
-
-
-class BrokerUnavailable(Exception):
-    """The broker could not take or give messages (down, unreachable, not configured)."""
-
-
-class Retry(Exception):
-    """Raised by a handler for an expected failure it has already reported (a callback receiver
-    down, a worker server that failed): the message is nacked as on any exception, and the broker
-    logs one short line instead of a traceback."""
 
 
 @dataclass(frozen=True)

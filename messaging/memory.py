@@ -13,7 +13,8 @@ import itertools
 import logging
 from datetime import UTC, datetime
 
-from messaging.broker import BrokerUnavailable, Handler, Message
+from messaging.broker import Handler, Message
+from messaging.errors import BrokerUnavailable
 from messaging.retry import log_handler_failure, redelivery_delay
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,13 @@ class MemoryBroker:
     def backlog(self, subscription: str) -> int:
         """Messages waiting in ``subscription`` (not counting those being handled)."""
         return self._queues[subscription].backlog()
+
+    async def pull(self, subscription: str) -> Message:
+        """Take the next message of ``subscription``, waiting until there is one, as acked: how a
+        test or a tool reads a subscription no consumer runs on (wrap it in a timeout)."""
+        if subscription not in self._queues:
+            raise BrokerUnavailable(f"subscription {subscription!r} does not exist")
+        return await self._queues[subscription].ready.get()
 
     def nack(self, queue: _Queue, message: Message) -> float:
         """Put ``message`` back after the redelivery delay, which is returned."""

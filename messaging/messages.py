@@ -15,11 +15,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from messaging.broker import Message
+from messaging.errors import MessageError
 from work import WorkError, format_target, format_work, parse_target, parse_threshold, parse_work
-
-
-class MessageError(ValueError):
-    """A queue message that is not valid JSON of the expected shape."""
 
 
 def _load(data: bytes, kind: str) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from google.pubsub_v1.services.publisher.transports import (
 )
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-from messaging.broker import BrokerUnavailable, Handler
+from messaging.broker import Handler
+from messaging.errors import BrokerUnavailable
 from messaging.pubsub_publisher import LoopPublisher
 from messaging.pubsub_subscription import PubSubSubscription
 from messaging.settings import MessagingSettings
@@ -181,7 +182,9 @@ class PubSubBroker:
         path = self.subscription_path(subscription)
         await self._check_subscription(path)
         limit = max_outstanding or self.default_outstanding
-        consumer = PubSubSubscription(self, path, handler, limit, asyncio.get_running_loop())
+        consumer = PubSubSubscription(
+            self.subscriber, path, handler, max_outstanding=limit, retry_seconds=self.retry_seconds,
+            timeout=self.timeout, loop=asyncio.get_running_loop(), on_stopped=self._subscriptions.discard)
         self._subscriptions.add(consumer)
         return consumer
 
@@ -212,6 +215,3 @@ class PubSubBroker:
         except (TimeoutError, gexc.GoogleAPICallError, gexc.RetryError):
             return False
         return True
-
-    def forget(self, subscription: PubSubSubscription) -> None:
-        self._subscriptions.discard(subscription)

@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from datetime import UTC
-from typing import TYPE_CHECKING
 
 from google.cloud import pubsub_v1
 from google.cloud.pubsub_v1.subscriber.message import Message as PubSubMessage
 
 from messaging.broker import Handler, Message
 from messaging.retry import log_handler_failure, redelivery_delay
-
-if TYPE_CHECKING:
-    from messaging.pubsub import PubSubBroker
 
 log = logging.getLogger(__name__)
 
@@ -37,18 +34,29 @@ def deadline_seconds(delay: float) -> int:
 
 
 class PubSubSubscription:
+    """Consumes ``path`` with ``subscriber`` (the broker's client), nacked messages coming back after
+    ``redelivery_delay(*retry_seconds)``; ``timeout`` bounds the direct calls of ``stop()``, which
+    ends by calling ``on_stopped`` with this subscription (the broker forgets it)."""
+
     def __init__(
         self,
-        broker: PubSubBroker,
+        subscriber: pubsub_v1.SubscriberClient,
         path: str,
         handler: Handler,
+        *,
         max_outstanding: int | None,
+        retry_seconds: tuple[float, float],
+        timeout: float,
         loop: asyncio.AbstractEventLoop,
+        on_stopped: Callable[[PubSubSubscription], None],
     ) -> None:
-        self._broker = broker
+        self._subscriber = subscriber
         self._path = path
         self._handler = handler
+        self._retry_seconds = retry_seconds
+        self._timeout = timeout
         self._loop = loop
+        self._on_stopped = on_stopped
         self._running: dict[asyncio.Task[None], PubSubMessage] = {}
         #: Messages that arrived after stop() began: held, so they count against flow control and the
         #: stream pauses, then nacked when stop() ends (nacking at once would bounce them straight back).
@@ -60,7 +68,7 @@ class PubSubSubscription:
         # stream's end, comes back within about 10 s.
         flow = pubsub_v1.types.FlowControl(max_duration_per_lease_extension=_LEASE_SECONDS,
                                            **({"max_messages": max_outstanding} if max_outstanding else {}))
-        self._future = broker.subscriber.subscribe(path, self._receive, flow_control=flow)
+        self._future = subscriber.subscribe(path, self._receive, flow_control=flow)
         self._future.add_done_callback(self._ended)
 
     # -- library threads -----------------------------------------------------------------------
@@ -103,7 +111,7 @@ class PubSubSubscription:
         except asyncio.CancelledError:
             raise  # stop() nacks it
         except Exception as exc:
-            delay = redelivery_delay(delivered.publish_time, *self._broker.retry_seconds)
+            delay = redelivery_delay(delivered.publish_time, *self._retry_seconds)
             log_handler_failure(log, message.message_id, exc, deadline_seconds(delay))
             message.modify_ack_deadline(deadline_seconds(delay))
             message.drop()
@@ -133,7 +141,7 @@ class PubSubSubscription:
         await asyncio.sleep(0)  # run the _accept calls the stream queued before it closed
         held, self._held = self._held, []
         await asyncio.to_thread(self._nack, [message.ack_id for message in held])
-        self._broker.forget(self)
+        self._on_stopped(self)
 
     def _nack(self, ack_ids: list[str]) -> None:
         """Give messages back in 1 s, with direct calls (the library's queue stops with the stream)."""
@@ -141,9 +149,9 @@ class PubSubSubscription:
             return
         for start in range(0, len(ack_ids), 1000):
             try:
-                self._broker.subscriber.modify_ack_deadline(
+                self._subscriber.modify_ack_deadline(
                     subscription=self._path, ack_ids=ack_ids[start:start + 1000], ack_deadline_seconds=1,
-                    timeout=self._broker.timeout,
+                    timeout=self._timeout,
                 )
             except Exception as exc:  # they still come back, once their ack deadline passes
                 log.warning("could not nack %d messages on %s: %s", len(ack_ids), self._path, exc)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
-from messaging.broker import Retry
+from messaging.errors import Redeliver
 
 
 def redelivery_delay(
@@ -22,8 +22,8 @@ def redelivery_delay(
 
 
 def log_handler_failure(log: logging.Logger, message_id: str, exc: Exception, delay: float) -> None:
-    """One line for a nacked message: short for a ``Retry``, with the traceback for a surprise."""
-    if isinstance(exc, Retry):
+    """One line for a nacked message: short for a ``Redeliver``, with the traceback for a surprise."""
+    if isinstance(exc, Redeliver):
         log.info("message %s will be redelivered in %.0f s: %s", message_id, delay, exc)
     else:
         log.warning("handler failed; message %s will be redelivered in %.0f s", message_id, delay,

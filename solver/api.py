@@ -127,12 +127,13 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
         owned = devices is None
         found = list(devices) if devices is not None else await asyncio.to_thread(_discover, settings)
         pool = DevicePool(found, metrics, max_queue=settings.max_queue)
-        state["pool"] = pool
+        state["pool"] = app.state.pool = pool  # app.state: for atto-work up's in-process adapter
         log.info("devices ready", extra={"devices": [d.name for d in found]})
         try:
             yield
         finally:
             state.clear()
+            app.state.pool = None
             if owned:
                 pool.close()
 

@@ -1,19 +1,18 @@
-"""The adapter's settings: the seed's mirrored ``PUBSUB_*`` names and the worker server to call."""
+"""The adapter's settings: the seed's ``PUBSUB_*`` names (queue names from ``messaging.topics``)
+and the worker server to call."""
 
 from __future__ import annotations
 
 from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr
 
 from messaging import MessagingSettings
+from messaging.topics import GeneratedTopic, RequestedSubscription, RequestedTopic
 
 
 class AdapterSettings(MessagingSettings):
-    pubsub_work_requested_subscription: str = Field("work-requested-adapter", description=(
-        "subscription the adapter consumes WorkRequested from"))
-    pubsub_work_requested_topic: str = Field("work-requested", description=(
-        "topic of that subscription: only used to create it when missing (in-process queue, emulator)"))
-    pubsub_work_generated_topic: str = Field("work-generated", description=(
-        "topic the adapter publishes WorkGenerated to"))
+    pubsub_work_requested_subscription: RequestedSubscription
+    pubsub_work_requested_topic: RequestedTopic
+    pubsub_work_generated_topic: GeneratedTopic
     worker_url: str = Field("http://127.0.0.1:8090", description=(
         "the worker server (`atto-work solver`)"))
     solver_token: SecretStr | None = Field(None, description=(

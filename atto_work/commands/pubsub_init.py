@@ -136,7 +136,7 @@ async def _init(settings: PubSubInitSettings) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     from common.settings import load_settings
-    from messaging.broker import BrokerUnavailable
+    from messaging import BrokerUnavailable
 
     settings = load_settings(PubSubInitSettings)
     try:

@@ -47,9 +47,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", LOOPBACK_NETWORKS)
     coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging,
                                          callback_allowed_networks=allowed)
-    # The adapter reaches the worker server in-process; the URL only names it in logs.
-    adapter_settings = load_settings(AdapterSettings, messaging=args.messaging,
-                                     worker_url="http://in-process-solver")
+    # The adapter calls the worker server in-process (atto_work.embedded): WORKER_URL is not used.
+    adapter_settings = load_settings(AdapterSettings, messaging=args.messaging)
     if args.messaging == "pubsub" and not coordinator_settings.pubsub_project_id:
         parser.error("--messaging pubsub needs PUBSUB_PROJECT_ID (and PUBSUB_EMULATOR_HOST "
                      "for the emulator)")

@@ -2,7 +2,8 @@
 contract (``POST /works/{hash}`` with ``{"threshold"}`` -> ``{"work"}``), honest or lying.
 
 The honest one searches with ``hashlib`` (LOCAL works take ~4e4 hashes, a few ms to 100 ms);
-the lying one returns a work that does not meet the threshold. Both count their calls.
+the lying one returns a work that does not meet the threshold. Both count their calls (and the
+connections they came over) and can say they are not ready yet.
 """
 
 from __future__ import annotations
@@ -45,8 +46,12 @@ class TinyWorker:
     capacity: int = 2
     #: Seconds each call waits before answering (to keep requests in flight, e.g. for drain tests).
     delay: float = 0.0
+    #: While False, ``/ready`` answers 503 (a worker server still starting, e.g. after a scale from zero).
+    ready: bool = True
     calls: list[str] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
+    #: The client port of each call: how many connections the calls came over.
+    ports: set[int] = field(default_factory=set)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -56,6 +61,8 @@ class TinyWorker:
             target = parse_target(hash)
             limit = parse_threshold((await request.json())["threshold"])
             self.calls.append(hash)
+            if request.client is not None:
+                self.ports.add(request.client.port)
             if self.delay:
                 await asyncio.sleep(self.delay)
             make = invalid_work if self.lying else search
@@ -68,8 +75,9 @@ class TinyWorker:
             return {"status": "ok"}
 
         @app.get("/ready")
-        async def ready() -> dict[str, object]:
-            return {"ready": True, "capacity": self.capacity}
+        async def ready() -> JSONResponse:
+            return JSONResponse({"ready": self.ready, "capacity": self.capacity},
+                                status_code=200 if self.ready else 503)
 
         return app
 

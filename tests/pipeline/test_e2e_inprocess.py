@@ -1,13 +1,16 @@
 """End to end in one process: coordinator, adapter and the real worker server wired as
 ``atto-work up`` wires them (memory broker), requests over real HTTP, callbacks over real HTTP to a
-loopback receiver, every work checked with ``work.difficulty``."""
+loopback receiver, every work checked with ``work.difficulty``. The adapter calls the worker
+server's device pool, never its HTTP routes (which stay reachable from outside under /solver)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import httpx
+from fastapi import Request, Response
 
 from atto_work.embedded import create_stack_app
 from atto_work.receiver import CallbackReceiver
@@ -23,10 +26,18 @@ COUNT = 20
 
 async def test_requests_in_callbacks_out_with_valid_works() -> None:
     broker = MemoryBroker(retry_min_seconds=0.05, retry_max_seconds=0.5)
+    worker_app = real_worker_app()
+    solver_calls: list[str] = []  # every HTTP request the worker server's app runs
+
+    @worker_app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        solver_calls.append(request.url.path)
+        return await call_next(request)
+
     app = create_stack_app(
         CoordinatorSettings(messaging="memory", callback_allowed_networks="127.0.0.0/8"),
-        AdapterSettings(messaging="memory", worker_url="http://in-process-solver"),
-        real_worker_app(),
+        AdapterSettings(messaging="memory"),
+        worker_app,
         broker,
     )
     now = datetime.now(UTC)
@@ -42,6 +53,14 @@ async def test_requests_in_callbacks_out_with_valid_works() -> None:
             assert {a.json()["threshold"] for a in answers} == {expected}
             callbacks = await asyncio.to_thread(
                 receiver.wait_for_hashes, [h.hex().upper() for h in hashes], 60)
+            # No handler of the adapter ran the worker server's HTTP layer (whose "client went
+            # away" path cancels the task it runs in) ...
+            assert not [path for path in solver_calls if "/works" in path], solver_calls
+            # ... which still answers from outside.
+            outside = await client.post(f"/solver/works/{'AB' * 32}", json={"threshold": str(expected)})
+            assert outside.status_code == 200, outside.text
+            assert difficulty(parse_work(outside.json()["work"]), bytes([0xAB]) * 32) <= expected
+            assert solver_calls == ["/solver/works/" + "AB" * 32]
             # Paths the coordinator refuses get its JSON errors, whatever they hold.
             bad = await client.post("/works/ab%0Ac", json={
                 "network": "LOCAL", "timestamp": now.isoformat(), "callback": receiver.url})

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from atto_work.embedded import InProcessWorker
 from coordinator import CoordinatorSettings
 from coordinator import create_app as create_coordinator
 from messaging.memory import MemoryBroker
@@ -145,7 +146,7 @@ async def clients(numpy_devices) -> AsyncIterator[dict[str, object]]:  # noqa: A
     coordinator.state.sender.policy.resolver = stub_resolver
     adapter = create_adapter(AdapterSettings(messaging="memory", solver_token=TOKEN,
                                              pubsub_subscriber_max_outstanding_element_count=1),
-                             broker=broker, worker_transport=httpx.ASGITransport(app=solver))
+                             broker=broker, worker=InProcessWorker(solver))
     apps = {"solver": solver, "coordinator": coordinator, "adapter": adapter}
     opened: dict[str, object] = {"broker": broker}
     async with AsyncExitStack() as stack:

@@ -8,14 +8,16 @@ answers 401, the adapter nacks, and nothing is generated.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
-import httpx
+from fastapi import Request, Response
 
 from messaging import WorkGenerated, WorkRequested
 from messaging.memory import MemoryBroker
 from solver.api import create_app as create_solver
 from solver.settings import SolverSettings
+from tests.pipeline.fakes import serve
 from work import difficulty
 from worker_adapter import AdapterSettings
 from worker_adapter import create_app as create_adapter
@@ -33,22 +35,22 @@ async def run_once(devices, adapter_token: str | None) -> tuple[list[WorkGenerat
     async def collect(message) -> None:  # noqa: ANN001
         generated.append(WorkGenerated.from_json(message.data))
 
-    calls: list[int] = []
+    calls: list[int] = []  # the status of each work call, as the worker server answered it
     solver = create_solver(SolverSettings(token=TOKEN), devices)
 
-    async def count(request: httpx.Request) -> None:
-        calls.append(1)
+    @solver.middleware("http")
+    async def note(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        response = await call_next(request)
+        if request.url.path.startswith("/works"):
+            calls.append(response.status_code)
+        return response
 
-    async def note(response: httpx.Response) -> None:
-        calls[-1] = response.status_code
-
-    adapter = create_adapter(
-        AdapterSettings(messaging="memory", solver_token=adapter_token,
-                        pubsub_subscriber_max_outstanding_element_count=1),
-        broker=broker, worker_transport=httpx.ASGITransport(app=solver))
-    adapter.state.adapter.worker.event_hooks = {"request": [count], "response": [note]}
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(solver.router.lifespan_context(solver))
+        url = await stack.enter_async_context(serve(solver))  # over loopback HTTP, as deployed
+        adapter = create_adapter(
+            AdapterSettings(messaging="memory", solver_token=adapter_token, worker_url=url,
+                            pubsub_subscriber_max_outstanding_element_count=1),
+            broker=broker)
         await broker.declare("work-generated", "tap")
         await broker.subscribe("tap", collect)
         await stack.enter_async_context(adapter.router.lifespan_context(adapter))

@@ -1,0 +1,37 @@
+"""Every error the queue seam raises or understands, and what becomes of the message.
+
+    Exception
+     ├── BrokerUnavailable   the broker cannot take or give messages (down, unreachable, a topic
+     │                       or subscription missing, not configured).
+     │                         publish at intake   -> HTTP 503 {"error": ...}; nothing accepted
+     │                         publish in a handler -> the handler raises: nack (redeliver later)
+     │                         subscribe           -> the service is not ready (``/ready`` 503)
+     ├── Redeliver           raised by a handler for an expected failure it has already reported
+     │    │                  (a callback receiver down, a worker server that failed):
+     │    │                    nack (redeliver after ``messaging.retry.redelivery_delay``),
+     │    │                    logged as one short line
+     │    └── (the services' own: ``worker_adapter.worker_client.WorkerFailed``,
+     │         ``worker_adapter.adapter.InvalidWork``, the coordinator's callback failures)
+     └── ValueError
+          └── MessageError   a queue message that is not valid JSON of the expected shape:
+                               the handler acks it (redelivering cannot help), logs and counts it;
+                               at intake a request never becomes one (bad input is a 400 first)
+
+Any other exception a handler raises is a surprise: nack (redeliver later), logged with its
+traceback. A handler that returns acks its message.
+"""
+
+from __future__ import annotations
+
+
+class BrokerUnavailable(Exception):
+    """The broker could not take or give messages (down, unreachable, not configured)."""
+
+
+class Redeliver(Exception):
+    """Raised by a handler for an expected failure it has already reported: the message is nacked
+    as on any exception, and the broker logs one short line instead of a traceback."""
+
+
+class MessageError(ValueError):
+    """A queue message that is not valid JSON of the expected shape."""
