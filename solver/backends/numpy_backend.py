@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from solver.backends.base import Deferred
 from solver.backends.batching import RateBatcher, target_words
 from solver.backends.blake2b_numpy import work_difficulties
 
@@ -26,6 +27,7 @@ class NumPyDevice:
     """A ``SearchDevice`` computing BLAKE2b with NumPy on every CPU core."""
 
     kind = "cpu"
+    queues_launches = False  # the scan runs on the thread that reads the result
 
     def __init__(self, threads: int | None = None) -> None:
         self.threads = threads or os.cpu_count() or 1
@@ -43,6 +45,9 @@ class NumPyDevice:
         # Past one chunk per thread, whole rounds of chunks, so that no thread idles at the end.
         step = CHUNK * self.threads
         return size if size <= step else (size + step - 1) // step * step
+
+    def launch(self, target: bytes, threshold: int, start: int, count: int) -> Deferred:
+        return Deferred(self.search, (target, threshold, start, count))
 
     def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
         if count <= 0:

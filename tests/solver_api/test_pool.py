@@ -8,8 +8,10 @@ import threading
 import pytest
 
 import solver.pool as pool_module
+from solver.errors import DeviceFailure, QueueFull, SearchTimeout
+from solver.jobs import Solution
 from solver.metrics import SolverMetrics
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout, Solution
+from solver.pool import DevicePool
 from tests.solver_api.fakes import HashlibDevice, LaunchingHashlibDevice
 from work import MAX_THRESHOLD, difficulty
 

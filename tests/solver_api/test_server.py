@@ -16,6 +16,7 @@ from tests.solver_api.server import ServerThread, open_request, wait_for
 from work import Network, difficulty, parse_work, threshold
 
 LOCAL = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))  # ~43K hashes a work
+BETA = threshold(Network.BETA, datetime(2026, 1, 1, tzinfo=UTC))  # minutes of a CPU a work
 NEVER = 1  # a search that runs until it is stopped
 ZERO = "0" * 64
 
@@ -105,3 +106,59 @@ def test_a_search_past_the_timeout_answers_504(devices) -> None:
         r = httpx.post(f"{server.url}/works/{target(6)}", json={"threshold": easy}, timeout=60)
         assert r.status_code == 200, r.text
         assert_work(r.json(), target(6), easy)
+
+
+def test_delete_stops_a_running_search_and_frees_its_device(devices) -> None:
+    app = create_app(SolverSettings(), devices)
+    metrics = app.state.metrics
+    busy = lambda: metrics.value("solver_device_busy", device=devices[0].name)  # noqa: E731
+    with ServerThread(app) as server:
+
+        async def cancel_while_running() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                search = asyncio.create_task(client.post(f"/works/{target(7)}", json={"threshold": BETA}))
+                await asyncio.to_thread(wait_for, lambda: busy() == 1, "the BETA search to start")
+                deleted = await client.delete(f"/works/{target(7).lower()}")
+                return deleted, await search
+
+        deleted, search = asyncio.run(cancel_while_running())
+        assert deleted.status_code == 200, deleted.text
+        assert deleted.json() == {"hash": target(7), "cancelled": 1}
+        assert search.status_code == 409, search.text
+        assert "cancelled" in search.json()["error"] and "work" not in search.json()
+        wait_for(lambda: busy() == 0, "the device to be freed")
+        assert metrics.value("solver_searches_total", outcome="cancelled") == 1
+        # Nothing is left to cancel; the device serves the next request.
+        assert httpx.delete(f"{server.url}/works/{target(7)}", timeout=30).status_code == 404
+        r = httpx.post(f"{server.url}/works/{target(8)}", json={"threshold": LOCAL}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert_work(r.json(), target(8), LOCAL)
+
+
+def test_delete_removes_a_queued_search(devices) -> None:
+    app = create_app(SolverSettings(), devices)
+    metrics = app.state.metrics
+    with ServerThread(app) as server:
+        blocker = open_request(server.port, f"/works/{ZERO}", b'{"threshold": 1}')
+        wait_for(lambda: metrics.value("solver_device_busy", device=devices[0].name) == 1,
+                 "the blocking search to start")
+
+        async def cancel_while_queued() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                queued = asyncio.create_task(client.post(f"/works/{target(9)}", json={"threshold": LOCAL}))
+                await asyncio.to_thread(wait_for, lambda: metrics.value("solver_queue_depth") == 1,
+                                        "the request to queue")
+                deleted = await client.delete(f"/works/{target(9)}")
+                return deleted, await queued
+
+        deleted, queued = asyncio.run(cancel_while_queued())
+        assert deleted.status_code == 200 and deleted.json()["cancelled"] == 1, deleted.text
+        assert queued.status_code == 409, queued.text
+        assert metrics.value("solver_queue_depth") == 0
+        # The running search was not touched; it ends when its client hangs up.
+        assert metrics.value("solver_device_busy", device=devices[0].name) == 1
+        blocker.close()
+        wait_for(lambda: metrics.value("solver_device_busy", device=devices[0].name) == 0,
+                 "the device to be freed")
+    assert metrics.value("solver_searches_total", outcome="cancelled") == 2
+    assert metrics.value("solver_searches_total", outcome="solved") == 0
