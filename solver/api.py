@@ -125,10 +125,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None = None) -> FastAPI:
+def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None = None,
+               own_devices: bool = False) -> FastAPI:
     """The worker server. Its device pool lives from start-up to shutdown. ``devices`` are used as
-    given (and left open for their opener); otherwise they are discovered from ``settings`` at
-    start-up and closed at shutdown."""
+    given, and closed at shutdown only with ``own_devices``; without them, devices are discovered
+    from ``settings`` at start-up and closed at shutdown."""
     metrics = SolverMetrics()
     state: dict[str, DevicePool] = {}
 
@@ -136,7 +137,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         found = list(devices) if devices is not None else await asyncio.to_thread(_discover, settings)
         pool = DevicePool(found, metrics, max_queue=settings.max_queue,
-                          close_devices=devices is None)
+                          close_devices=devices is None or own_devices)
         state["pool"] = pool
         log.info("devices ready", extra={"devices": [d.name for d in found]})
         try:

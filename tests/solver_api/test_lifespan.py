@@ -1,4 +1,5 @@
-"""The worker server's app owns its device pool: closed at shutdown, off the event loop."""
+"""The worker server's app owns its device pool (closed at shutdown, off the event loop) and its
+metrics registry."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import threading
 
 import httpx
+from prometheus_client import REGISTRY
 
 from solver.api import create_app
 from solver.settings import SolverSettings
@@ -36,3 +38,30 @@ async def test_shutdown_closes_the_pool_off_the_event_loop_and_leaves_given_devi
     assert answer.status_code == 500 and "closed" in answer.json()["error"]
     assert not feeders(device.name), "a feeder thread outlived the app"
     assert not device.closed  # its opener closes it
+
+
+async def test_an_app_given_its_devices_to_own_closes_them_at_shutdown() -> None:
+    device = HashlibDevice("hashlib:owned")
+    app = create_app(SolverSettings(), [device], own_devices=True)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://solver", timeout=60) as client:
+            r = await client.post(f"/works/{'00' * 32}", json={"threshold": str(2**64 - 1)})
+            assert r.status_code == 200, r.text
+        assert not device.closed
+    assert device.closed and not feeders(device.name)
+
+
+async def test_each_app_counts_in_its_own_registry_and_none_in_the_global_one() -> None:
+    apps = [create_app(SolverSettings(), [HashlibDevice(f"hashlib:app{i}")]) for i in range(2)]
+    async with apps[0].router.lifespan_context(apps[0]), apps[1].router.lifespan_context(apps[1]):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=apps[0]),
+                                     base_url="http://solver", timeout=60) as client:
+            r = await client.post(f"/works/{'00' * 32}", json={"threshold": str(2**64 - 1)})
+            assert r.status_code == 200, r.text
+            assert 'solver_searches_total{outcome="solved"} 1.0' in (await client.get("/metrics")).text
+    first, second = (app.state.metrics for app in apps)
+    assert first.registry is not second.registry
+    assert first.value("solver_searches_total", outcome="solved") == 1
+    assert second.value("solver_searches_total", outcome="solved") == 0
+    assert not [m for m in REGISTRY.collect() if m.name.startswith("solver_")]
