@@ -24,6 +24,7 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import wait
 
 import numpy as np
 
@@ -34,6 +35,16 @@ from solver.backends.blake2b_numpy import work_difficulties
 CHUNK = 32768
 MIN_CHUNK = 8192
 _MASK64 = (1 << 64) - 1
+
+
+def _exit_with_parent() -> None:
+    """In a worker process, at its start: exit as soon as the process that opened the device dies,
+    even by SIGKILL. A worker holds both ends of its task queue's pipe itself, so it would never
+    see that queue close and would linger, an orphan."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(0)), daemon=True,
+                         name="exit with parent").start()
 
 
 def first_hit(words: tuple[int, int, int, int], threshold: int, start: int, lanes: int) -> int | None:
@@ -56,7 +67,8 @@ class NumPyDevice:
         self.name = f"numpy:cpu ({self.processes} processes)"
         # ``spawn``: a forked child of a process with threads (the HTTP server, an OpenCL runtime)
         # may inherit locks held by threads that do not exist in it.
-        self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+        self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_exit_with_parent)
         # Start every worker now (importing NumPy takes a while), not on the first request.
         list(self._pool.map(first_hit, [(0, 0, 0, 0)] * self.processes, [0] * self.processes,
                             [0] * self.processes, [1] * self.processes))
