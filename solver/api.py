@@ -73,6 +73,8 @@ Threshold = Annotated[int, BeforeValidator(parse_threshold), WithJsonSchema({
 Target = Annotated[bytes, BeforeValidator(parse_target), WithJsonSchema({
     "type": "string", "pattern": _HEX64, "description": "the block's previous hash or public key",
 })]
+HashPath = Annotated[str, Path(description="target: 64 hex characters",
+                               json_schema_extra={"pattern": _HEX64})]
 NetworkName = Annotated[Network, BeforeValidator(parse_network), WithJsonSchema({
     "type": "string", "enum": list(Network.__members__),
 })]
@@ -225,8 +227,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     async def works_for_hash(
         request: Request,
         body: ThresholdRequest,
-        hash: Annotated[str, Path(description="target: 64 hex characters",
-                                  json_schema_extra={"pattern": _HEX64})],
+        hash: HashPath,
     ) -> JSONResponse:
         return await solve(request, parse_target(hash), body.threshold)
 
@@ -244,8 +245,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
                 tags=["work"], dependencies=require_token,
                 summary="Stop every queued or running search for a hash")
     async def cancel(
-        hash: Annotated[str, Path(description="target: 64 hex characters",
-                                  json_schema_extra={"pattern": _HEX64})],
+        hash: HashPath,
     ) -> JSONResponse:
         target = parse_target(hash)
         pool = state.get("pool")
