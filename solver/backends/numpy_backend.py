@@ -3,9 +3,10 @@
 A batch is cut into chunks of ``MIN_CHUNK`` to ``CHUNK`` nonces, scanned in order by worker
 processes, one per core. Processes, not threads: NumPy releases the GIL inside each array
 operation, but the Python between two operations holds it, and a chunk is about 2000 operations.
-With two threads on the small chunks of easy jobs (4096 lanes: a few microseconds an operation)
-the threads spent their time handing the GIL back and forth, and a 2^16-hash job through the API
-ran at a third of the raw rate. A process computes its chunk alone; the chunk's size then only
+With two threads on the small chunks of easy jobs (4096 lanes: a few microseconds an operation),
+a thread whose operation ends must win the GIL back from the other, which CPython hands over on
+request only every 5 ms: the threads largely take turns (a 2^16-hash job through the API ran at a
+third of the raw rate). A process computes its chunk alone; the chunk's size then only
 trades each operation's fixed cost (small chunks) against the scan past a hit (large chunks):
 chunks stay in the CPU caches up to 32K nonces (measured best here, against 16K and 64K), and
 from 8K on an operation's fixed cost is a small part of it. Chunks are handed out at most one per
