@@ -16,6 +16,18 @@ In one run, on the best device the backend finds:
    machine); then the median latency of one LOCAL work sent alone.
 The raw rate is measured before and after the server runs and averaged (the machine may be shared).
 Every work returned is checked with ``work.difficulty``. No packet leaves 127.0.0.1.
+
+Two focused cases replace the default run:
+
+- ``--numpy-small``: the NumPy backend on small jobs (2^16 expected hashes, fresh targets sent one
+  after another by one client): rounds that alternate the raw rate (a child process, the server
+  idle) and the API rate (nonces tried, from /metrics, over the wall time), each round's ratio
+  against the mean of the raw rates beside it; the median ratio and its spread (target >= 0.8,
+  and >= 2.5 MH/s on 2 cores).
+- ``--cancel``: a BETA-difficulty search runs, ``DELETE /works/{hash}`` arrives; the time from the
+  DELETE until the device's busy gauge reads 0 (polled every 5 ms: each poll costs the server
+  CPU its device may share), p50 over 20 tries
+  (target <= 100 ms); the waiting request must answer 409.
 """
 
 from __future__ import annotations
@@ -44,6 +56,7 @@ from solver.backends.base import SearchDevice  # noqa: E402
 from work import Network, difficulty, expected_hashes, parse_work, threshold  # noqa: E402
 
 JOB_2_22 = 2**64 // 2**22 - 1
+JOB_2_16 = 2**64 // 2**16 - 1
 
 
 def measure_raw(backend: str, seconds: float) -> tuple[str, float]:
@@ -169,14 +182,112 @@ async def load(port: int, limit: int, clients: int, seconds: float,
     return len(latencies), time.perf_counter() - started, latencies
 
 
+def api_rate(port: int, limit: int, jobs: int) -> float:
+    """Nonces tried per second by ``jobs`` requests sent one after another (from /metrics)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as metrics:
+        before = hashes_tried(metrics)
+        _, wall, _ = asyncio.run(load(port, limit, 1, 0, count=jobs))
+        return (hashes_tried(metrics) - before) / wall
+
+
+def numpy_small(rounds: int, jobs: int, raw_s: float) -> dict[str, object]:
+    """Rounds of raw rate, then API rate on 2^16 jobs, then raw again (shared with the next round)."""
+    port = free_port()
+    server = start_server("numpy", port)
+    try:
+        name, first = measure_raw("numpy", raw_s)
+        raw, api = [first], []
+        for _ in range(rounds):
+            api.append(api_rate(port, JOB_2_16, jobs))
+            raw.append(measure_raw("numpy", raw_s)[1])
+    finally:
+        server.terminate()
+        server.wait(30)
+    ratios = [rate / ((raw[i] + raw[i + 1]) / 2) for i, rate in enumerate(api)]
+    return {"device": name, "jobs_per_round": jobs, "raw_rates_hs": raw, "api_rates_hs": api,
+            "ratios": ratios, "median_ratio": statistics.median(ratios),
+            "median_api_rate_hs": statistics.median(api)}
+
+
+def cancel_latency(backend: str, tries: int) -> dict[str, object]:
+    """Seconds from ``DELETE /works/{hash}`` to the busy gauge's 0, while a BETA search runs."""
+    beta = threshold(Network.BETA, datetime.now(UTC))
+    port = free_port()
+    server = start_server(backend, port)
+    seconds = []
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+
+            def busy() -> float:
+                text = client.get("/metrics").text
+                return sum(s.value for family in text_string_to_metric_families(text)
+                           for s in family.samples if s.name == "solver_device_busy")
+
+            for _ in range(tries):
+                target = secrets.token_bytes(32).hex().upper()
+                waiting = LeanClientThread(port, f"/works/{target}", {"threshold": str(beta)})
+                while busy() < 1:
+                    time.sleep(0.005)
+                time.sleep(0.05)  # into the search, past its first launch
+                sent = time.perf_counter()
+                answer = client.delete(f"/works/{target}")
+                if answer.status_code != 200:
+                    raise SystemExit(f"DELETE answered {answer.status_code}: {answer.text}")
+                while busy() > 0:
+                    time.sleep(0.005)
+                seconds.append(time.perf_counter() - sent)
+                if waiting.status() != 409:
+                    raise SystemExit(f"the cancelled request answered {waiting.status()}")
+    finally:
+        server.terminate()
+        server.wait(30)
+    return {"tries": tries, "p50_ms": statistics.median(seconds) * 1000,
+            "max_ms": max(seconds) * 1000}
+
+
+class LeanClientThread:
+    """One POST in a thread of its own, so the caller can act while it waits."""
+
+    def __init__(self, port: int, path: str, body: dict[str, str]) -> None:
+        import threading
+
+        self._answer: list[int] = []
+
+        def post() -> None:
+            async def one() -> None:
+                client = LeanClient(port)
+                try:
+                    self._answer.append((await client.post(path, json.dumps(body).encode()))[0])
+                finally:
+                    await client.close()
+            asyncio.run(one())
+
+        self._thread = threading.Thread(target=post, daemon=True)
+        self._thread.start()
+
+    def status(self) -> int:
+        self._thread.join(30)
+        return self._answer[0] if self._answer else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="short run, to check the bench works")
     parser.add_argument("--backend", default="auto", choices=("auto", "opencl", "numpy"))
     parser.add_argument("--clients", type=int, default=4, help="concurrent clients for LOCAL works")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--numpy-small", action="store_true",
+                        help="only the NumPy backend on 2^16-hash jobs, API rate against raw rate")
+    parser.add_argument("--cancel", action="store_true",
+                        help="only the time from DELETE /works/{hash} to a free device")
     parser.add_argument("--raw-seconds", type=float, help=argparse.SUPPRESS)  # the child's mode
     args = parser.parse_args()
+    if args.numpy_small or args.cancel:
+        figures = (numpy_small(*((3, 20, 1.0) if args.quick else (7, 200, 3.0)))
+                   if args.numpy_small else cancel_latency(args.backend, 5 if args.quick else 20))
+        print(json.dumps(figures, indent=2) if args.json else
+              "\n".join(f"{k:22} {v}" for k, v in figures.items()))
+        return 0
     if args.raw_seconds:
         devices = discover(args.backend)
         try:

@@ -20,6 +20,7 @@ from harness.polling import wait_until
 
 class ServerThread:
     def __init__(self, app: ASGIApp) -> None:
+        self.app = app
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))

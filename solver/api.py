@@ -5,8 +5,10 @@
   wallets can use this server as their remote worker.
 
 Both answer ``200 {"work": "<16 HEX>"}``. Requests wait in line while every device is busy; a client
-that hangs up cancels its search; a search past ``SOLVER_TIMEOUT_SECONDS`` answers 504. Devices are
-discovered and their kernels built once, at start-up, so no request pays for a build.
+that hangs up cancels its search; a search past ``SOLVER_TIMEOUT_SECONDS`` answers 504.
+``DELETE /works/{hash}`` stops every queued or running search for the hash: their requests answer
+409, the device is free within one launch. Errors and their statuses: ``solver.errors``. Devices
+are discovered and their kernels built once, at start-up, so no request pays for a build.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from common.bearer import BearerTokens, token_dependency
 from common.http import RequestLimits, add_probes, error, install_error_handlers
 from solver.backends.base import SearchDevice
+from solver.errors import Cancelled, DeviceFailure, QueueFull, SearchTimeout
 from solver.metrics import SolverMetrics
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
+from solver.pool import DevicePool
 from solver.settings import SolverSettings
 from work import (
     MAX_THRESHOLD,
@@ -70,6 +73,8 @@ Threshold = Annotated[int, BeforeValidator(parse_threshold), WithJsonSchema({
 Target = Annotated[bytes, BeforeValidator(parse_target), WithJsonSchema({
     "type": "string", "pattern": _HEX64, "description": "the block's previous hash or public key",
 })]
+HashPath = Annotated[str, Path(description="target: 64 hex characters",
+                               json_schema_extra={"pattern": _HEX64})]
 NetworkName = Annotated[Network, BeforeValidator(parse_network), WithJsonSchema({
     "type": "string", "enum": list(Network.__members__),
 })]
@@ -98,6 +103,11 @@ class WorkResponse(BaseModel):
                       description="8 bytes, upper-case hex, meeting the threshold")
 
 
+class CancelResponse(BaseModel):
+    hash: str = Field(pattern="^[0-9A-F]{64}$", description="the target, upper-case hex")
+    cancelled: int = Field(ge=1, description="searches stopped (queued or running)")
+
+
 class ErrorResponse(BaseModel):
     error: str = Field(description="what is wrong")
 
@@ -109,6 +119,7 @@ def _doc(description: str) -> dict[str, Any]:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: _doc("Bad input: hash, threshold, network, timestamp or JSON; body over 4 KiB"),
     401: _doc("SOLVER_TOKEN is set and no valid Bearer token was sent"),
+    409: _doc("The search was cancelled by DELETE /works/{hash}"),
     414: _doc("URL too long"),
     500: _doc("A device failed during the search"),
     503: _doc("Every device busy and the waiting line full, or devices not initialised"),
@@ -116,17 +127,19 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None = None) -> FastAPI:
-    """The worker server. ``devices`` are used as given (and left open); otherwise they are
-    discovered from ``settings`` at start-up and closed at shutdown."""
+def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None = None,
+               own_devices: bool = False) -> FastAPI:
+    """The worker server. Its device pool lives from start-up to shutdown. ``devices`` are used as
+    given, and closed at shutdown only with ``own_devices``; without them, devices are discovered
+    from ``settings`` at start-up and closed at shutdown."""
     metrics = SolverMetrics()
     state: dict[str, DevicePool] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned = devices is None
         found = list(devices) if devices is not None else await asyncio.to_thread(_discover, settings)
-        pool = DevicePool(found, metrics, max_queue=settings.max_queue)
+        pool = DevicePool(found, metrics, max_queue=settings.max_queue,
+                          close_devices=devices is None or own_devices)
         state["pool"] = app.state.pool = pool  # app.state: for atto-work up's in-process adapter
         log.info("devices ready", extra={"devices": [d.name for d in found]})
         try:
@@ -134,8 +147,9 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
         finally:
             state.clear()
             app.state.pool = None
-            if owned:
-                pool.close()
+            # Closing waits for each device's launch in flight: off the event loop, which may
+            # serve other apps (``atto-work up``) meanwhile.
+            await asyncio.to_thread(pool.close)
 
     app = FastAPI(
         title="atto-work worker server",
@@ -188,6 +202,9 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
         except QueueFull as exc:
             metrics.errors.labels("queue_full").inc()
             return error(503, f"busy: {exc}", headers={"Retry-After": "1"})
+        except Cancelled as exc:
+            log.info("search cancelled by DELETE", extra=_labels(target, limit))
+            return error(409, str(exc))
         except DeviceFailure as exc:
             return error(500, str(exc))
         finally:
@@ -211,8 +228,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     async def works_for_hash(
         request: Request,
         body: ThresholdRequest,
-        hash: Annotated[str, Path(description="target: 64 hex characters",
-                                  json_schema_extra={"pattern": _HEX64})],
+        hash: HashPath,
     ) -> JSONResponse:
         return await solve(request, parse_target(hash), body.threshold)
 
@@ -222,6 +238,25 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     async def works(request: Request, body: WorkServerRequest) -> JSONResponse:
         check_not_future(body.timestamp, settings.max_clock_skew_seconds)
         return await solve(request, body.target, threshold(body.network, body.timestamp))
+
+    @app.delete("/works/{hash}", response_model=CancelResponse,
+                responses={k: _ERRORS[k] for k in (400, 401, 414)} | {
+                    404: _doc("No search for this hash is queued or running"),
+                    503: _doc("Devices not initialised")},
+                tags=["work"], dependencies=require_token,
+                summary="Stop every queued or running search for a hash")
+    async def cancel(
+        hash: HashPath,
+    ) -> JSONResponse:
+        target = parse_target(hash)
+        pool = state.get("pool")
+        if pool is None:
+            return error(503, "devices are not initialised")
+        cancelled = pool.cancel(target)
+        if not cancelled:
+            return error(404, f"no search for {format_target(target)} is queued or running")
+        log.info("searches cancelled", extra={"hash": format_target(target), "cancelled": cancelled})
+        return JSONResponse({"hash": format_target(target), "cancelled": cancelled})
 
     _document_400_not_422(app)
     return app

@@ -1,5 +1,5 @@
 """What the device pool passes between the event loop and its device threads: jobs, their
-progress on a device, their outcomes."""
+progress on a device, their answers."""
 
 from __future__ import annotations
 
@@ -8,19 +8,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from solver.backends.base import SearchDevice
-
-
-class SearchTimeout(Exception):
-    """No work was found before the job's deadline (queue wait included)."""
-
-
-class QueueFull(Exception):
-    """Every device is busy and the waiting line is at its limit."""
-
-
-class DeviceFailure(Exception):
-    """A device raised during a launch; the job is abandoned, the device stays in the pool."""
+from solver.errors import SolverError
 
 
 @dataclass(frozen=True)
@@ -39,7 +27,9 @@ class Job:
     submitted: float  # time.perf_counter()
     on_launch: Callable[[int, float], None] | None
     loop: asyncio.AbstractEventLoop
-    done: asyncio.Future[Solution | None]
+    done: asyncio.Future[Solution]
+    #: Set when nobody waits for a work any more (the request went away or was answered by a
+    #: cancel): the device launches nothing more for it.
     stop: threading.Event = field(default_factory=threading.Event)
 
 
@@ -55,23 +45,20 @@ class Run:
     launched: bool = False  # a launch of it is in flight
 
 
-class Deferred:
-    """A launch of a device without ``launch``: ``search`` runs when its result is read."""
-
-    def __init__(self, device: SearchDevice, args: tuple[bytes, int, int, int]) -> None:
-        self.device, self.args = device, args
-
-    def result(self) -> int | None:
-        return self.device.search(*self.args)
-
-
-def deliver(job: Job, result: Solution | None | BaseException) -> None:
-    """On the job's event loop: hand the device thread's result to the waiting request."""
+def deliver(job: Job, answer: Solution | SolverError) -> None:
+    """On the job's event loop: hand a job's answer to its waiting request. The first answer wins;
+    a request that went away has cancelled ``done`` already."""
     if job.done.done():
         return
-    if job.stop.is_set():  # its request is gone: nobody would read an exception
-        job.done.cancel()
-    elif isinstance(result, BaseException):
-        job.done.set_exception(result)
+    if isinstance(answer, SolverError):
+        job.done.set_exception(answer)
     else:
-        job.done.set_result(result)
+        job.done.set_result(answer)
+
+
+def answer_soon(job: Job, answer: Solution | SolverError) -> None:
+    """``deliver`` from any thread (a no-op once the job's event loop is closed)."""
+    try:
+        job.loop.call_soon_threadsafe(deliver, job, answer)
+    except RuntimeError:  # the loop is closed: nobody waits any more
+        pass

@@ -87,7 +87,7 @@ async def _race(pool: DevicePool, target: bytes, limit: int, time_limit: float) 
     """One job per device, each from its own random start; the first work found wins."""
     import asyncio
 
-    from solver.pool import SearchTimeout
+    from solver.errors import SearchTimeout
     from work import format_work
 
     progress = Progress(limit)

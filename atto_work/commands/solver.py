@@ -58,14 +58,11 @@ def run(args: argparse.Namespace) -> int:
     setup_logging()
     settings = load(args)
     # Opened here rather than in the app's start-up so that a bad selection is one line, exit 2.
-    devices = open_devices(settings)
-    try:
-        # log_config=None: uvicorn's loggers go through ours (one structured line per event). No
-        # access log: the API's own "work found" line says more, and a second line per work costs
-        # CPU the device shares on a CPU host (a LOCAL work is about a millisecond).
-        uvicorn.run(create_app(settings, devices), host=args.host, port=args.port, log_config=None,
-                    access_log=False)
-    finally:
-        for device in devices:
-            device.close()
+    # The app closes them with its pool at shutdown: uvicorn re-raises SIGTERM once it has shut
+    # down, so nothing after ``uvicorn.run`` would run.
+    app = create_app(settings, open_devices(settings), own_devices=True)
+    # log_config=None: uvicorn's loggers go through ours (one structured line per event). No
+    # access log: the API's own "work found" line says more, and a second line per work costs
+    # CPU the device shares on a CPU host (a LOCAL work is about a millisecond).
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
     return 0

@@ -43,6 +43,8 @@ _TAIL = 0.03
 class OpenCLDevice:
     """A ``SearchDevice`` running the nonce-search kernel on one OpenCL device."""
 
+    queues_launches = True  # ``launch`` only enqueues: a second launch can wait behind the first
+
     def __init__(self, device: cl.Device, platform_index: int, device_index: int) -> None:
         self.device = device
         self.name = f"opencl:{platform_index}:{device_index} {device.name.strip()}"

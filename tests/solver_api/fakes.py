@@ -8,11 +8,13 @@ from __future__ import annotations
 import threading
 import time
 
+from solver.backends.base import Deferred
 from work import difficulty
 
 
 class HashlibDevice:
     kind = "cpu"
+    queues_launches = False
 
     def __init__(self, name: str = "hashlib:0", batch: int = 256, delay: float = 0.0,
                  gate: threading.Event | None = None, lies: int = 0) -> None:
@@ -30,6 +32,9 @@ class HashlibDevice:
 
     def batch_size(self, threshold: int) -> int:
         return self.batch
+
+    def launch(self, target: bytes, threshold: int, start: int, count: int) -> Deferred:
+        return Deferred(self.search, (target, threshold, start, count))
 
     def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
         with self._lock:
@@ -61,6 +66,8 @@ class LaunchingHashlibDevice(HashlibDevice):
     """A ``HashlibDevice`` that also starts launches without waiting for them (``launch``), as
     the OpenCL backend does; ``enqueued`` lists them in the order they were started, ``events``
     when each was started and read, as ``("launch" | "result", target)``."""
+
+    queues_launches = True
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

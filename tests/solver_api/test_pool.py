@@ -8,8 +8,10 @@ import threading
 import pytest
 
 import solver.pool as pool_module
+from solver.errors import Cancelled, DeviceFailure, QueueFull, SearchTimeout
+from solver.jobs import Solution
 from solver.metrics import SolverMetrics
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout, Solution
+from solver.pool import DevicePool
 from tests.solver_api.fakes import HashlibDevice, LaunchingHashlibDevice
 from work import MAX_THRESHOLD, difficulty
 
@@ -282,3 +284,28 @@ async def test_a_long_job_keeps_its_device_alone() -> None:
     assert solution.device == device.name and difficulty(solution.work, target(1)) <= MAX_THRESHOLD
     # The cancelled job launched nothing after the launch it had in flight.
     assert [launch[0] for launch in device.enqueued] == [target(0), target(1)]
+
+
+async def test_cancel_answers_running_and_queued_jobs_of_that_target_only() -> None:
+    device = HashlibDevice(gate=(gate := threading.Event()))
+    metrics = SolverMetrics()
+    pool = DevicePool([device], metrics)
+    running = asyncio.create_task(pool.solve(target(1), NEVER, time_limit=60))
+    await started(device)
+    queued = asyncio.create_task(pool.solve(target(1), MAX_THRESHOLD, time_limit=60))
+    other = asyncio.create_task(pool.solve(target(2), MAX_THRESHOLD, time_limit=60))
+    await asyncio.sleep(0.01)
+    assert pool.waiting == 2
+    assert pool.cancel(target(1)) == 2
+    # Both requests are answered at once, the running one before its launch in flight returns.
+    for job in (running, queued):
+        with pytest.raises(Cancelled, match="cancelled"):
+            await job
+    assert pool.waiting == 1 and pool.idle == 0
+    assert pool.cancel(target(1)) == 0
+    gate.set()
+    solution = await other
+    assert solution.device == device.name
+    # The cancelled search launched nothing after the launch it had in flight.
+    assert [launch[0] for launch in device.launches] == [target(1), target(2)]
+    assert metrics.value("solver_searches_total", outcome="cancelled") == 2

@@ -126,3 +126,17 @@ def test_the_documented_threshold_pattern_matches_the_rules() -> None:
     for value in values:
         for text in (str(value), "0" + str(value), "00" + str(value)):
             assert bool(pattern.match(text)) == accepted(text), text
+
+
+@pytest.mark.parametrize("path", [f"/works/{ZERO[:-1]}", f"/works/{ZERO}0", f"/works/{'G' * 64}"],
+                         ids=["too short", "too long", "not hex"])
+def test_delete_with_a_bad_hash_answers_400(server, path: str) -> None:
+    r = httpx.delete(server.url + path, timeout=30)
+    assert r.status_code == 400, r.text
+    assert "hex" in r.json()["error"]
+
+
+def test_delete_without_a_search_for_the_hash_answers_404(server) -> None:
+    r = httpx.delete(f"{server.url}/works/{'AB' * 32}", timeout=30)
+    assert r.status_code == 404, r.text
+    assert "no search for " + "AB" * 32 in r.json()["error"]
