@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 
 import httpx
 
-from solver.api import create_app
-from solver.settings import SolverSettings
 from harness.polling import wait_until
 from harness.server import ServerThread
+from solver.api import create_app
+from solver.settings import SolverSettings
 from work import Network, difficulty, parse_work, threshold
 
 LOCAL = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))  # ~43K hashes a work
