@@ -4,8 +4,8 @@ must give hashlib's answers with no data race and no read of uninitialised memor
 
 Oclgrind's LLVM lacks funnel shifts, which the optimiser makes of the kernel's rotations, and the
 noalias-scope declarations that inlining a function with restrict parameters leaves, so the
-kernel is built there with ``-cl-opt-disable -DINLINE_HASH=`` (see work.cl). A missing ``oclgrind`` fails the test: it is a
-``scripts/system-deps.sh test`` package.
+kernel is built there with ``-cl-opt-disable -DINLINE_HASH=`` (see work.cl). A missing
+``oclgrind`` fails the test: it is a ``scripts/system-deps.sh test`` package.
 """
 
 from __future__ import annotations
