@@ -3,14 +3,22 @@
 
 For every OpenCL ICD found (``/etc/OpenCL/vendors/*.icd`` and the PoCL bundled with PyOpenCL's
 wheel), the ICD loader is pointed at that one library (``OCL_ICD_VENDORS`` = a temporary folder
-holding a single ``.icd``), then in turn: our kernel's raw rate (``atto-work bench``), our rate on
-whole jobs (about 2^22 expected hashes, and LOCAL 2026 works of 4.3e4: each from a random start
-until the first hit, as the solver's pool drives a device), hashcat's BLAKE2b-512 benchmark
-(``hashcat -b -m 600``), and our raw rate again (averaged with the first, as load drifts). The
-runs are sequential, so they do not compete for the cores. Then NumPy's rate.
+holding a single ``.icd``). Ratios come from interleaved rounds (``bench/rounds.py``: the machine
+drifts more than the margins measured), reported as the median with its spread:
 
-    python bench/hashrate.py            # about a minute (hashcat's first run also builds kernels)
-    python bench/hashrate.py --quick    # shorter measurements
+- ours (``atto-work bench``, the raw rate) against hashcat's BLAKE2b-512 benchmark
+  (``hashcat -b -m 600``, found on PATH; Debian's ``hashcat``), when hashcat is installed;
+- with ``--baseline REF``: ours against ours at git revision REF (its tree from ``git archive``),
+  the raw rate and whole LOCAL jobs, to show a change to the kernel or its host costs no speed;
+- our rate on whole jobs (about 2^22 expected hashes, and LOCAL 2026 works of 4.3e4: each from a
+  random start until the first hit, as the solver's pool drives a device), one run each.
+
+Then NumPy's rate, over the same number of runs. The runs are sequential, so they do not compete
+for the cores.
+
+    python bench/hashrate.py                  # 5 rounds of 5 s (hashcat's first run builds kernels)
+    python bench/hashrate.py --quick          # 3 rounds of 1 s measurements
+    python bench/hashrate.py --baseline main  # also ours against main's tree
     python bench/hashrate.py --json
 """
 
@@ -21,15 +29,23 @@ import glob
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_2026 = 429496729550000  # docs/spec.md, Networks: 4.3e4 expected hashes
 sys.path.insert(0, str(ROOT))
+
+from bench.rounds import describe, interleave  # noqa: E402
+
+
+class MeasureError(Exception):
+    """A measurement that produced no rate; the message says why."""
 
 
 def icd_libraries() -> list[str]:
@@ -44,14 +60,15 @@ def icd_libraries() -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def run_env(vendors: str | None) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run_env(vendors: str | None, root: Path) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(root)}
     if vendors:
         env["OCL_ICD_VENDORS"] = vendors
     return env
 
 
-def our_rate(vendors: str | None, backend: str, seconds: float) -> dict:
+def our_rate(vendors: str | None, backend: str, seconds: float, root: Path = ROOT) -> dict:
+    """``atto-work bench`` of the tree at ``root``: the first device's raw rate."""
     cmd = [
         sys.executable,
         "-m",
@@ -63,7 +80,8 @@ def our_rate(vendors: str | None, backend: str, seconds: float) -> dict:
         str(seconds),
         "--json",
     ]
-    out = subprocess.run(cmd, env=run_env(vendors), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=run_env(vendors, root), cwd=root, capture_output=True, text=True,
+                         timeout=600)
     if out.returncode not in (0, 1):
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     report = json.loads(out.stdout)
@@ -95,10 +113,10 @@ print(json.dumps({"jobs": jobs, "hashes": hashes, "seconds": elapsed, "rate": ha
 """
 
 
-def job_rate(vendors: str | None, jobs: int, limit: int) -> dict:
-    """Whole jobs at ``limit``, each from a random start until its first hit."""
-    out = subprocess.run([sys.executable, "-c", JOB_CODE, str(jobs), str(limit)], env=run_env(vendors),
-                         capture_output=True, text=True, timeout=600)  # fmt: skip
+def job_rate(vendors: str | None, jobs: int, limit: int, root: Path = ROOT) -> dict:
+    """Whole jobs at ``limit`` on the tree at ``root``, each from a random start until its first hit."""
+    out = subprocess.run([sys.executable, "-c", JOB_CODE, str(jobs), str(limit)], cwd=root,
+                         env=run_env(vendors, root), capture_output=True, text=True, timeout=600)  # fmt: skip
     if out.returncode:
         return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
     return json.loads(out.stdout)
@@ -107,7 +125,7 @@ def job_rate(vendors: str | None, jobs: int, limit: int) -> dict:
 def hashcat_rate(vendors: str) -> dict:
     """hashcat's benchmark of mode 600 (BLAKE2b-512) on the OpenCL CPU/GPU devices of ``vendors``."""
     cmd = ["hashcat", "-b", "-m", "600", "-D", "1,2", "--machine-readable", "--quiet"]
-    out = subprocess.run(cmd, env=run_env(vendors), capture_output=True, text=True, timeout=600)
+    out = subprocess.run(cmd, env=run_env(vendors, ROOT), capture_output=True, text=True, timeout=600)
     # --machine-readable: device:mode:core_clock:memory_clock:exec_ms:hashes_per_second
     speeds = [line.split(":") for line in out.stdout.splitlines() if line.count(":") == 5]
     if not speeds:
@@ -116,51 +134,115 @@ def hashcat_rate(vendors: str) -> dict:
     return {"rate": float(sum(float(s[5]) for s in speeds)), "devices": len(speeds)}
 
 
+def rate(result: dict) -> float:
+    """The rate of a measurement's result, or MeasureError with its error."""
+    if "rate" not in result:
+        raise MeasureError(result.get("error", "no rate"))
+    return result["rate"]
+
+
+def compare(ours: Callable[[], dict], peer: Callable[[], dict], rounds: int) -> dict:
+    """Interleaved rounds of two measurements: the median ratio and its spread, or the error."""
+    try:
+        return interleave(lambda: rate(ours()), lambda: rate(peer()), rounds).summary()
+    except MeasureError as exc:
+        return {"error": str(exc)}
+
+
+def repeated(measure: Callable[[], dict], runs: int) -> dict:
+    """One measurement ``runs`` times: the median rate and its range, or the error."""
+    try:
+        rates = [rate(measure()) for _ in range(runs)]
+    except MeasureError as exc:
+        return {"error": str(exc)}
+    return {"rate": statistics.median(rates), "min": min(rates), "max": max(rates), "runs": rates}
+
+
+def baseline_tree(ref: str, into: Path) -> Path:
+    """The repository's tree at git revision ``ref``, extracted under ``into``."""
+    tree = into / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree
+
+
+def measure_icd(vendors: str, args: argparse.Namespace, seconds: float, jobs: int,
+                baseline: Path | None) -> dict:
+    entry: dict = {"ours": our_rate(vendors, "opencl", seconds)}
+    if "rate" not in entry["ours"]:
+        return entry  # this ICD cannot run our kernel (e.g. a PoCL too old for the CPU)
+    raw = lambda root=ROOT: our_rate(vendors, "opencl", seconds, root)  # noqa: E731
+    local_jobs = lambda root=ROOT: job_rate(vendors, jobs * 50, LOCAL_2026, root)  # noqa: E731
+    if shutil.which("hashcat"):
+        entry["vs_hashcat"] = compare(raw, lambda: hashcat_rate(vendors), args.rounds)
+    else:
+        entry["vs_hashcat"] = {"error": "hashcat is not installed (Debian: apt-get install hashcat)"}
+    if baseline is not None:
+        entry["vs_baseline"] = {"ref": args.baseline,
+                                "raw": compare(raw, lambda: raw(baseline), args.rounds),
+                                "jobs_local": compare(local_jobs, lambda: local_jobs(baseline), args.rounds)}
+    # Our raw rate: the median of every raw run above (its first run alone drifts with the load).
+    runs = [entry["ours"]["rate"], *entry["vs_hashcat"].get("ours", []),
+            *entry.get("vs_baseline", {}).get("raw", {}).get("ours", [])]
+    entry["ours"].update(rate=statistics.median(runs), rate_runs=runs)
+    entry["jobs_2_22"] = job_rate(vendors, jobs, 2**64 // 2**22 - 1)
+    entry["jobs_local"] = local_jobs()
+    return entry
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="short measurements (1 s, 10 + 500 jobs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="short measurements (3 rounds of 1 s, 10 + 500 jobs)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds per ratio (default 5, 3 with --quick)")
+    parser.add_argument("--baseline", metavar="REF", help="also compare ours with ours at this git revision")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
-    if shutil.which("hashcat") is None:
-        raise SystemExit("bench/hashrate.py: hashcat is not installed; on Debian: apt-get install -y hashcat")
     seconds, jobs = (1.0, 10) if args.quick else (5.0, 50)
-    results = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "opencl": [], "numpy": None}
+    args.rounds = args.rounds or (3 if args.quick else 5)
+    if args.rounds < 1:
+        raise SystemExit("bench/hashrate.py: --rounds must be at least 1")
+    results = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "rounds": args.rounds,
+               "opencl": [], "numpy": None}
     with tempfile.TemporaryDirectory(prefix="atto-icd-") as tmp:
+        baseline = baseline_tree(args.baseline, Path(tmp)) if args.baseline else None
         for i, library in enumerate(icd_libraries()):
             vendors = Path(tmp) / str(i)
             vendors.mkdir()
             (vendors / "only.icd").write_text(library + "\n")
-            entry = {"icd": library, "ours": our_rate(str(vendors), "opencl", seconds)}
-            if "rate" in entry["ours"]:
-                entry["jobs_2_22"] = job_rate(str(vendors), jobs, 2**64 // 2**22 - 1)
-                entry["jobs_local"] = job_rate(str(vendors), jobs * 50, LOCAL_2026)
-            entry["hashcat"] = hashcat_rate(str(vendors))
-            if "rate" in entry["ours"]:
-                # Ours again after hashcat, averaged: on a shared machine the load drifts.
-                again = our_rate(str(vendors), "opencl", seconds)
-                if "rate" in again:
-                    runs = [entry["ours"]["rate"], again["rate"]]
-                    entry["ours"].update(rate=sum(runs) / 2, rate_runs=runs)
-            if "rate" in entry["ours"] and "rate" in entry["hashcat"]:
-                entry["ratio"] = entry["ours"]["rate"] / entry["hashcat"]["rate"]
-            results["opencl"].append(entry)
-    results["numpy"] = our_rate(None, "numpy", seconds)
+            entry = measure_icd(str(vendors), args, seconds, jobs, baseline)
+            results["opencl"].append({"icd": library, **entry})
+    results["numpy"] = repeated(lambda: our_rate(None, "numpy", seconds), args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     mhs = lambda r: f"{r['rate'] / 1e6:9.2f}" if "rate" in r else f"  error: {r['error']}"  # noqa: E731
+    ratio = lambda r: describe(r) if "ratio_median" in r else f"error: {r['error']}"  # noqa: E731
     for e in results["opencl"]:
         print(f"OpenCL ICD {e['icd']}")
-        print(f"  ours (raw, {e['ours'].get('device', '-')}) MH/s: {mhs(e['ours'])}")
+        runs = len(e["ours"].get("rate_runs", [])) or 1
+        print(f"  ours (raw, {e['ours'].get('device', '-')}) MH/s: {mhs(e['ours'])} (median of {runs})")
+        if "vs_hashcat" in e:
+            r = e["vs_hashcat"]
+            if "ratio_median" in r:
+                print(f"  medians MH/s: ours {r['ours_median'] / 1e6:.2f}, "
+                      f"hashcat -m 600 {r['peer_median'] / 1e6:.2f}")
+            print(f"  ratio ours/hashcat: {ratio(r)}")
+        if "vs_baseline" in e:
+            for key, what in (("raw", "raw rate"), ("jobs_local", "LOCAL jobs")):
+                print(f"  ours/{e['vs_baseline']['ref']} ({what}): {ratio(e['vs_baseline'][key])}")
         for key, what in (("jobs_2_22", "jobs of ~2^22 hashes"), ("jobs_local", "LOCAL 2026 jobs")):
             if key in e:
                 r = e[key]
                 share = f" = {r['rate'] / e['ours']['rate']:.0%} of raw" if "rate" in r else ""
                 print(f"  ours ({what}, {r.get('jobs')} jobs) MH/s: {mhs(r)}{share}")
-        print(f"  hashcat -m 600 MH/s:{mhs(e['hashcat'])}")
-        if "ratio" in e:
-            print(f"  ratio ours/hashcat: {e['ratio']:.2f}x")
-    print(f"NumPy ({results['numpy'].get('device', '-')}) MH/s: {mhs(results['numpy'])}")
+    n = results["numpy"]
+    if "rate" in n:
+        print(f"NumPy MH/s: {mhs(n)} (median; min-max {n['min'] / 1e6:.2f}-{n['max'] / 1e6:.2f}, "
+              f"{len(n['runs'])} runs)")
+    else:
+        print(f"NumPy MH/s: {mhs(n)}")
     return 0
 
 

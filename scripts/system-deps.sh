@@ -5,7 +5,8 @@
 #         ("unknown target CPU"), so Debian's PoCL (LLVM 15) is installed beside it.
 #   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary),
 #         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace,
-#         and redis-server: the store tests start a real one on a loopback port.
+#         redis-server (the store tests start a real one on a loopback port), and Oclgrind (the
+#         kernel's data-race and uninitialised-read test).
 # Installs what is missing when it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 role=${1:-run}
@@ -21,6 +22,7 @@ if [ "$role" = test ]; then
   command -v ip >/dev/null || missing+=(iproute2)
   command -v openssl >/dev/null || missing+=(openssl)  # a test certificate for the TLS callback test
   command -v redis-server >/dev/null || missing+=(redis-server)
+  command -v oclgrind >/dev/null || missing+=(oclgrind)
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

@@ -35,8 +35,10 @@ _MIN_SLOT_LOG2 = 3
 # The share of a launch past its hit the kernel still runs: the work-groups already started (the
 # later ones skip their hashes, see ``search`` in work.cl), and the dispatch of the skipped ones.
 # Measured on PoCL: a 2^18-nonce launch with its hit in the first ~4000 nonces took 0.13 ms, one
-# without a hit 2.4 ms. Launches for easy jobs are sized by it (``RateBatcher``); 0.02 to 1 gave
-# LOCAL works/s within a few % of one another, all above the full scan's.
+# without a hit 2.4 ms (AVX-512 host, the kernel before its atomics); on an AVX2 host, shared, the
+# current kernel: 0.61 ms with a hit at offset 57, 56 ms without. Launches for easy jobs are sized
+# by it (``RateBatcher``); 0.02 to 1 gave LOCAL works/s within a few % of one another, all above
+# the full scan's.
 _TAIL = 0.03
 
 
@@ -45,21 +47,25 @@ class OpenCLDevice:
 
     queues_launches = True  # ``launch`` only enqueues: a second launch can wait behind the first
 
-    def __init__(self, device: cl.Device, platform_index: int, device_index: int) -> None:
+    def __init__(self, device: cl.Device, platform_index: int, device_index: int,
+                 calibrate: bool = True) -> None:
+        """``calibrate=False`` skips the first rate measurement, for callers that size every launch
+        themselves (the Oclgrind test: a simulated device would take minutes to calibrate)."""
         self.device = device
         self.name = f"opencl:{platform_index}:{device_index} {device.name.strip()}"
         self.kind = device_kind(device)
         self._context = cl.Context([device])
         self._queue = cl.CommandQueue(self._context)
+        self._local = min(_LOCAL, device.max_work_group_size)
         started = time.monotonic()
-        self._program = cl.Program(self._context, source("work.cl")).build()
+        program = cl.Program(self._context, source("work.cl"))
+        self._program = program.build(options=[f"-DGROUP_SIZE={self._local}"])
         log.info("built kernel for %s in %.2f s", self.name, time.monotonic() - started)
         self._search = cl.Kernel(self._program, "search")
         # Scalar types declared once: PyOpenCL then packs the arguments in generated code (under
         # 1 us), where set_args on NumPy scalars took about 47 us a launch, half a LOCAL launch's
         # fixed cost.
-        self._search.set_scalar_arg_dtypes([np.uint64] * 7 + [np.uint32, np.uint32, None, None, None])
-        self._local = min(_LOCAL, device.max_work_group_size)
+        self._search.set_scalar_arg_dtypes([np.uint64] * 7 + [np.uint32, np.uint32, None, None])
         self._difficulties = cl.Kernel(self._program, "difficulties")
         # Hits buffers, one per launch in flight (spares kept for reuse), each with the word
         # naming a work-group that hit (the kernel's ``first``), and the launch tag; 0 is what a
@@ -74,7 +80,8 @@ class OpenCLDevice:
         self._lock = threading.Lock()
         minimum = 1 << (20 if self.kind == "gpu" else 13)
         self._batcher = RateBatcher(minimum=minimum, maximum=1 << 34, tail=_TAIL)
-        self._calibrate()
+        if calibrate:
+            self._calibrate()
 
     def _calibrate(self) -> None:
         """Measure a first rate, so that the first real launches are sized sensibly.
@@ -132,10 +139,9 @@ class OpenCLDevice:
     def _new_hits(self) -> tuple[np.ndarray, cl.Buffer]:
         """A hits buffer (and its host copy) for one launch in flight, cleared of tags."""
         hits = np.zeros(1 << _MAX_SLOTS_LOG2, dtype=np.uint32)
-        buffer = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, hits.nbytes)
-        first = cl.Buffer(self._context, cl.mem_flags.READ_WRITE, 8)
-        for each in (buffer, first):
-            cl.enqueue_fill_buffer(self._queue, each, np.uint32(0), 0, each.size)
+        flags = cl.mem_flags.READ_WRITE | cl.mem_flags.COPY_HOST_PTR
+        buffer = cl.Buffer(self._context, flags, hostbuf=hits)
+        first = cl.Buffer(self._context, flags, hostbuf=np.zeros(1, dtype=np.uint32))
         self._buffers += [buffer, first]
         self._firsts[buffer] = first
         return hits, buffer
@@ -145,12 +151,12 @@ class OpenCLDevice:
         """Enqueue one kernel launch writing this launch's tag into ``buffer``; the slot size (log2)."""
         slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
         global_size = (count + self._local - 1) // self._local * self._local
-        self._tag = self._tag % 0xFFFF + 1  # 16 bits: the kernel packs it with a group number
-        if self._tag == 1:  # the tag wrapped: clear stale tags
-            for each in self._buffers:
+        if self._tag == 0xFFFF:  # 16 bits (the kernel packs it with a group number): on the wrap,
+            for each in self._buffers:  # clear stale tags (new buffers start cleared)
                 cl.enqueue_fill_buffer(self._queue, each, np.uint32(0), 0, each.size)
+        self._tag = self._tag % 0xFFFF + 1
         self._search.set_args(start, *words, threshold, count, slot_log2, self._tag, buffer,
-                              self._firsts[buffer], self._firsts[buffer])
+                              self._firsts[buffer])
         cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (self._local,))
         return slot_log2
 
