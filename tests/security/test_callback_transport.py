@@ -130,11 +130,15 @@ async def test_the_socket_goes_to_the_checked_public_address_not_a_fresh_lookup(
     assert calls == ["public.test"]
 
 
-async def test_redirects_are_not_followed() -> None:
-    receiver = Receiver(status=307, extra_headers="location: http://169.254.169.254/latest\r\n")
+@pytest.mark.parametrize(("answer", "match"), [
+    ({"status": 307, "extra_headers": "location: http://169.254.169.254/latest\r\n"}, "307"),
+    ({"extra_headers": f"x-long: {'a' * (MAX_HEADER_BYTES + 10)}\r\n"}, f"more than {MAX_HEADER_BYTES}"),
+], ids=["a redirect, not followed", "an over-long header"])
+async def test_answers_that_fail_the_callback(answer: dict, match: str) -> None:
+    receiver = Receiver(**answer)
     port = await receiver.start()
     sender = CallbackSender(5, CallbackPolicy(LOOPBACK))
-    with pytest.raises(CallbackFailed, match="307"):
+    with pytest.raises(CallbackFailed, match=match):
         await sender.send(f"http://127.0.0.1:{port}/cb", HASH, WORK)
     await sender.close()
     await receiver.stop()
@@ -237,16 +241,6 @@ async def test_the_answer_read_is_bounded() -> None:
     with pytest.raises(CallbackFailed, match="500") as failure:
         await sender.send(f"http://127.0.0.1:{port}/cb", HASH, WORK)
     assert str(failure.value).count("x") == MAX_RESPONSE_BYTES
-    await sender.close()
-    await receiver.stop()
-
-
-async def test_an_over_long_header_fails_the_callback() -> None:
-    receiver = Receiver(extra_headers=f"x-long: {'a' * (MAX_HEADER_BYTES + 10)}\r\n")
-    port = await receiver.start()
-    sender = CallbackSender(5, CallbackPolicy(LOOPBACK))
-    with pytest.raises(CallbackFailed, match="(?i)header|line|too long|8190"):
-        await sender.send(f"http://127.0.0.1:{port}/cb", HASH, WORK)
     await sender.close()
     await receiver.stop()
 
