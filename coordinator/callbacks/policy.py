@@ -148,10 +148,17 @@ class CallbackPolicy:
 
     def check_literal(self, host: str) -> bool:
         """Whether ``host`` is an IP address literal (checked here, raising ``CallbackRefused``)
-        rather than a name to look up."""
+        rather than a name to look up.
+
+        Hosts that merely look numeric (``2130706433``, ``127.1``, a colon) are refused: aiohttp
+        dials such a host without asking a resolver, and the socket layer would read those legacy
+        forms as an address we never checked.
+        """
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
+            if ":" in host or host.replace(".", "").isdigit():
+                raise CallbackRefused(f"callback host {host!r} is not a plain IP address") from None
             return False
         self.check_address(literal)
         return True

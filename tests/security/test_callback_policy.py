@@ -106,6 +106,11 @@ async def test_ip_literals_are_judged_without_a_lookup() -> None:
         with pytest.raises(CallbackRefused):
             await policy.check(url)
     await policy.check("http://8.8.8.8/")
+    # Numeric forms the socket layer reads as addresses (here 8.8.8.8, 127.0.0.1) are not looked up:
+    # the HTTP client would dial them without its resolver, so they are refused by form.
+    for url in ["http://134744072/", "http://127.1:8080/", "http://017700000001/"]:
+        with pytest.raises(CallbackRefused, match="not a plain IP address"):
+            await policy.check(url)
     assert calls == []
 
 
