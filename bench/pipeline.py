@@ -54,6 +54,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process, throughput run
     count: int = 0
+    connections: int = 0  # TCP connections the callback receiver accepted (keep-alive reuse)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -166,6 +167,7 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, 
                 result.latencies.append(callback.received_at - started)
             for callback in receiver.callbacks:
                 check(parse_target(callback.body["hash"]), callback.body["work"], limit)
+            result.connections = receiver.connections_accepted
     return result
 
 
@@ -216,6 +218,10 @@ def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[flo
         parts = ", ".join(f"{name} {seconds * 1000 / r.count:.1f}" for name, seconds in r.cpu.items())
         total = sum(r.cpu.values()) * 1000 / r.count
         lines.append(f"- {r.name}: {total:.1f} in all ({parts})")
+    lines.append("")
+    for r in pipelines:
+        callbacks = r.count + len(r.latencies) + 1  # throughput run, latency run, warm-up
+        lines.append(f"callback connections ({r.name}): {r.connections} for {callbacks} callbacks")
     lines.append("")
     for name, (rate, statuses) in intakes.items():
         lines.append(f"intake ({name}): {rate:,.0f} POST /works per second, statuses {statuses}")
