@@ -8,9 +8,9 @@
     └── CallbackFailed               the callback could not be delivered (now); also ``messaging.Retry``
         │                            delivery: nacked, redelivered later with the broker's growing
         │                            delay, until the result is older than CALLBACK_MAX_AGE; then
-        │                            acked and dropped (``dropped``). Not raised at intake.
-        │                            Causes: connection error, TLS failure, timeout, a non-2xx (a 3xx
-        │                            included: redirects are never followed)
+        │                            acked and dropped (``dropped``). Causes: connection error, TLS
+        │                            failure, timeout, a non-2xx (a 3xx included: redirects are never
+        │                            followed). Raised at intake only as its subclass:
         └── CallbackUnresolved       the host has no address now (DNS failure or empty answer)
                                      intake: 400; delivery: nacked (DNS may come back)
 
