@@ -36,11 +36,13 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.connections: set[socket.socket] = set()
+        self.accepted = 0  # TCP connections accepted: shows whether a client reuses its connections
         self._connections_lock = threading.Lock()
 
     def process_request_thread(self, request, client_address) -> None:  # noqa: ANN001
         with self._connections_lock:
             self.connections.add(request)
+            self.accepted += 1
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -64,11 +66,17 @@ class CallbackReceiver:
         self.callbacks: list[Callback] = []
         self._first: dict[str, Callback] = {}  # hash -> its first callback
         self.refused = 0
+        self._accepted_before = 0  # connections accepted by the servers of earlier starts
         self._fail_next = 0
         self._fail_status = 503
         self._changed = threading.Condition()
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since the first start (a keep-alive client reuses them)."""
+        return self._accepted_before + (self._server.accepted if self._server is not None else 0)
 
     @property
     def url(self) -> str:
@@ -106,6 +114,7 @@ class CallbackReceiver:
             self._server.shutdown()
             self._server.server_close()
             self._server.close_connections()
+            self._accepted_before += self._server.accepted
             self._server = None
 
     def fail_next(self, count: int, status: int = 503) -> None:

@@ -15,7 +15,9 @@ For each setup:
 - CPU per work: CPU seconds each process (the bench itself included) used during the throughput run,
   divided by N (``bench.cpu``): on a small machine the sum bounds the throughput;
 - intake: ``POST /works`` answered per second by a coordinator (in-process broker, and Pub/Sub),
-  from a lean keep-alive client (``bench.loadgen``) on the same machine.
+  from a lean keep-alive client (``bench.loadgen``) on the same machine; with the in-process broker
+  once with an IP-literal callback and once with a host-name callback (``localhost``, from
+  /etc/hosts: the intake's address check then resolves a name, from its short DNS cache).
 Every callback's work is checked with ``work.difficulty``. Nothing leaves 127.0.0.1.
 """
 
@@ -52,6 +54,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process, throughput run
     count: int = 0
+    connections: int = 0  # TCP connections the callback receiver accepted (keep-alive reuse)
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -164,6 +167,7 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, 
                 result.latencies.append(callback.received_at - started)
             for callback in receiver.callbacks:
                 check(parse_target(callback.body["hash"]), callback.body["work"], limit)
+            result.connections = receiver.connections_accepted
     return result
 
 
@@ -181,14 +185,15 @@ def intake_server(port: int) -> None:
     logging.disable(logging.WARNING)
     broker = MemoryBroker()
     # The bench's callback URL is on loopback, which the callback policy refuses unless opened.
-    app = create_app(CoordinatorSettings(messaging="memory", callback_allowed_networks="127.0.0.0/8"),
-                     broker=broker)
+    settings = CoordinatorSettings(messaging="memory", callback_allowed_networks="127.0.0.0/8, ::1/128")
+    app = create_app(settings, broker=broker)
     uvicorn.run(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
 
 
-async def intake(url_port: int, seconds: float, connections: int = 32) -> tuple[float, dict[int, int]]:
+async def intake(url_port: int, seconds: float, connections: int = 32,
+                 callback: str = "http://127.0.0.1:9/cb") -> tuple[float, dict[int, int]]:
     now = datetime.now(UTC).isoformat()
-    body = {"network": "LOCAL", "timestamp": now, "callback": "http://127.0.0.1:9/cb"}
+    body = {"network": "LOCAL", "timestamp": now, "callback": callback}
     requests = [build_request("127.0.0.1", url_port, t.hex(), body) for t in targets(512, 7)]
     rate, statuses = await hammer("127.0.0.1", url_port, requests, connections, seconds)
     if set(statuses) != {202}:
@@ -213,6 +218,10 @@ def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[flo
         parts = ", ".join(f"{name} {seconds * 1000 / r.count:.1f}" for name, seconds in r.cpu.items())
         total = sum(r.cpu.values()) * 1000 / r.count
         lines.append(f"- {r.name}: {total:.1f} in all ({parts})")
+    lines.append("")
+    for r in pipelines:
+        callbacks = r.count + len(r.latencies) + 1  # throughput run, latency run, warm-up
+        lines.append(f"callback connections ({r.name}): {r.connections} for {callbacks} callbacks")
     lines.append("")
     for name, (rate, statuses) in intakes.items():
         lines.append(f"intake ({name}): {rate:,.0f} POST /works per second, statuses {statuses}")
@@ -268,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _wait_http(port)
         intakes["coordinator, in-process broker"] = asyncio.run(intake(port, args.intake_seconds))
+        intakes["coordinator, in-process broker, host-name callback"] = asyncio.run(
+            intake(port, args.intake_seconds, callback="http://localhost:9/cb"))
     finally:
         server.terminate()
         server.join(10)

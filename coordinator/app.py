@@ -10,11 +10,10 @@ from fastapi import FastAPI
 
 from common.http import RequestLimits, add_probes, install_error_handlers
 from coordinator.auth import ApiKeyGuard
-from coordinator.callback_policy import CallbackPolicy
-from coordinator.callback_transport import GuardedCallbackSender
-from coordinator.callbacks import CallbackSender
+from coordinator.callbacks import CallbackPolicy, CallbackSender
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
+from coordinator.metrics import CoordinatorMetrics
 from coordinator.settings import CoordinatorSettings
 from messaging import Broker, create_broker
 
@@ -28,11 +27,13 @@ def create_app(
 ) -> FastAPI:
     """The coordinator. ``broker`` is shared when given (``atto-work up``) and then started and
     closed by its owner; otherwise one is made from ``settings`` and owned by the app. ``sender``
-    replaces the default callback sender (a policy-enforcing subclass, or a test transport)."""
+    replaces the callback sender made from ``settings`` (tests). The app's metrics are in
+    ``app.state.metrics``, served by its ``/metrics``."""
     owns_broker = broker is None
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
-    the_sender = sender or GuardedCallbackSender(
-        settings.callback_timeout_seconds, CallbackPolicy(settings.allowed_networks), settings.signing_secret)
+    policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
+    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret)
+    metrics = CoordinatorMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -43,7 +44,8 @@ def create_app(
             settings.pubsub_work_generated_topic, settings.pubsub_work_generated_subscription
         )
         delivery = ResultDelivery(
-            the_broker, the_sender, settings.pubsub_work_requested_topic, settings.callback_max_age
+            the_broker, the_sender, settings.pubsub_work_requested_topic, settings.callback_max_age,
+            metrics,
         )
         subscription = await the_broker.subscribe(
             settings.pubsub_work_generated_subscription,
@@ -68,13 +70,14 @@ def create_app(
     app.state.broker = the_broker
     app.state.sender = the_sender
     app.state.requested_topic = settings.pubsub_work_requested_topic
+    app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
     guard = ApiKeyGuard(settings.api_keys, settings.coordinator_rate_limit)
-    app.include_router(create_router(settings.coordinator_max_clock_skew_seconds, guard))
+    app.include_router(create_router(settings.coordinator_max_clock_skew_seconds, metrics, guard))
 
     async def ready() -> dict[str, object]:
         return {"broker": await the_broker.ping()}
 
-    add_probes(app, ready)
+    add_probes(app, ready, registry=metrics.registry)
     return app

@@ -10,6 +10,7 @@
   queue, not in our memory) and does not hold a flow-control slot while waiting, so one client whose
   receiver is down cannot stall the callbacks of everybody else. Once the result is older than
   ``CALLBACK_MAX_AGE`` a failure drops it instead, with an error log and a metric.
+- A callback the address policy refuses is dropped at once (``coordinator.callbacks.errors``).
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from coordinator.callback_transport import CallbackRejected
-from coordinator.callbacks import CallbackFailed, CallbackSender
-from coordinator.metrics import CALLBACK_SECONDS, RESULT_AGE_SECONDS, RESULTS
+from coordinator.callbacks import CallbackFailed, CallbackRefused, CallbackSender
+from coordinator.metrics import CoordinatorMetrics
 from messaging import Broker, Message, WorkGenerated
 from messaging.messages import decode
 from work import difficulty, format_work
@@ -32,8 +32,10 @@ class ResultDelivery:
     """The handler of the coordinator's WorkGenerated subscription."""
 
     def __init__(
-        self, broker: Broker, sender: CallbackSender, requested_topic: str, max_age: float
+        self, broker: Broker, sender: CallbackSender, requested_topic: str, max_age: float,
+        metrics: CoordinatorMetrics,
     ) -> None:
+        self._metrics = metrics
         self._broker = broker
         self._sender = sender
         self._requested_topic = requested_topic
@@ -42,7 +44,7 @@ class ResultDelivery:
     async def __call__(self, message: Message) -> None:
         result = decode(WorkGenerated, message)
         if result is None:
-            RESULTS.labels("malformed").inc()
+            self._metrics.results.labels("malformed").inc()
             return
         context = {"hash": result.hash, "message_id": message.message_id}
         value = difficulty(result.work, result.target)
@@ -52,22 +54,22 @@ class ResultDelivery:
         started = time.perf_counter()
         try:
             await self._sender.send(result.callback_url, result.hash, format_work(result.work))
-        except CallbackRejected as exc:
-            # The address policy refused it (it may have changed since intake): never retried.
-            RESULTS.labels("refused").inc()
+        except CallbackRefused as exc:
+            # The address policy refused it (the answer may have changed since intake): never retried.
+            self._metrics.results.labels("refused").inc()
             log.error("callback refused by the address policy, result dropped: %s", exc, extra=context)
             return
         except CallbackFailed as exc:
-            CALLBACK_SECONDS.observe(time.perf_counter() - started)
+            self._metrics.callback_seconds.observe(time.perf_counter() - started)
             self._give_up_or_retry(message, exc, context)
             return
-        CALLBACK_SECONDS.observe(time.perf_counter() - started)
-        RESULTS.labels("delivered").inc()
-        RESULT_AGE_SECONDS.observe(_age(message))
+        self._metrics.callback_seconds.observe(time.perf_counter() - started)
+        self._metrics.results.labels("delivered").inc()
+        self._metrics.result_age_seconds.observe(_age(message))
         log.info("callback delivered", extra=context)
 
     async def _requeue(self, result: WorkGenerated, value: int, context: dict[str, str]) -> None:
-        RESULTS.labels("invalid_work").inc()
+        self._metrics.results.labels("invalid_work").inc()
         log.error("invalid work %s (difficulty %d > threshold %d) not delivered; request re-queued",
                   format_work(result.work), value, result.threshold, extra=context)
         # If this publish fails it raises: the WorkGenerated is nacked and we come back here later.
@@ -76,10 +78,10 @@ class ResultDelivery:
     def _give_up_or_retry(self, message: Message, exc: CallbackFailed, context: dict[str, str]) -> None:
         age = _age(message)
         if age >= self._max_age:
-            RESULTS.labels("dropped").inc()
+            self._metrics.results.labels("dropped").inc()
             log.error("callback failed for %.0f s, result dropped: %s", age, exc, extra=context)
             return
-        RESULTS.labels("retried").inc()
+        self._metrics.results.labels("retried").inc()
         log.warning("callback failed, will retry: %s", exc, extra=context)
         raise exc
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
 
 from common.http import error
 from coordinator.auth import ApiKeyGuard
-from coordinator.metrics import REQUESTS
+from coordinator.callbacks import CallbackError
+from coordinator.metrics import CoordinatorMetrics
 from messaging import BrokerUnavailable, WorkRequested
 from work import check_not_future, parse_network, parse_target, parse_timestamp, threshold
 
@@ -25,9 +26,6 @@ log = logging.getLogger(__name__)
 
 #: Seconds a client is told to wait when the broker cannot take its request.
 RETRY_AFTER_SECONDS = 5
-_ACCEPTED = REQUESTS.labels("accepted")
-_REJECTED = REQUESTS.labels("rejected")
-_UNAVAILABLE = REQUESTS.labels("unavailable")
 
 
 def parse_callback_url(value: str) -> str:
@@ -69,8 +67,12 @@ class WorkAccepted(BaseModel):
     threshold: int = Field(description="the threshold the work will meet, unsigned 64-bit")
 
 
-def create_router(max_clock_skew: float, guard: ApiKeyGuard | None = None) -> APIRouter:
+def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
+                  guard: ApiKeyGuard | None = None) -> APIRouter:
     router = APIRouter()
+    accepted = metrics.requests.labels("accepted")
+    rejected = metrics.requests.labels("rejected")
+    unavailable = metrics.requests.labels("unavailable")
 
     @router.post(
         "/works/{hash}",
@@ -98,19 +100,19 @@ def create_router(max_clock_skew: float, guard: ApiKeyGuard | None = None) -> AP
             check_not_future(timestamp, max_clock_skew)
             limit = threshold(parse_network(body.network), timestamp)
             await request.app.state.sender.admit(body.callback)
-        except ValueError as exc:
-            _REJECTED.inc()
+        except (ValueError, CallbackError) as exc:  # a refused or unresolvable callback too
+            rejected.inc()
             return error(400, str(exc))
         message = WorkRequested(body.callback, target, limit)
         state = request.app.state
         try:
             await state.broker.publish(state.requested_topic, message.to_json())
         except BrokerUnavailable as exc:
-            _UNAVAILABLE.inc()
+            unavailable.inc()
             log.warning("queue unavailable: %s", exc, extra={"hash": message.hash})
             return error(503, "the work queue is unavailable; retry later",
                          headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        _ACCEPTED.inc()
+        accepted.inc()
         return JSONResponse({"hash": message.hash, "threshold": limit}, status_code=202)
 
     return router

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coordinator.metrics import WORK_REQUESTS
+from coordinator.metrics import CoordinatorMetrics
 from messaging import WorkGenerated, WorkRequested
 from store import Decision, Expired, Request, StoreSettings, StoreUnavailable, WorkStore
 from work import difficulty, format_target, format_work
@@ -63,10 +63,12 @@ class Deliveries:
 class WorkLifecycle:
     def __init__(
         self, store: WorkStore, publish: Publish, stop_search: StopSearch, settings: StoreSettings,
-        lease: float, clock: Callable[[], float] = time.time,
+        lease: float, clock: Callable[[], float] = time.time, metrics: CoordinatorMetrics | None = None,
     ) -> None:
         """``lease``: how long one delivery of a work may take (its callbacks, retries included)
-        before another replica may take it over; the callback timeout plus a margin."""
+        before another replica may take it over; the callback timeout plus a margin. ``metrics``:
+        the app's (a registry of its own when not given)."""
+        self.metrics = metrics if metrics is not None else CoordinatorMetrics()
         self._store = store
         self._publish = publish
         self._stop_search = stop_search
@@ -88,7 +90,7 @@ class WorkLifecycle:
             except BaseException:
                 await self._withdraw(request)
                 raise
-        WORK_REQUESTS.labels(submitted.decision.value).inc()
+        self.metrics.work_requests.labels(submitted.decision.value).inc()
         return Accepted(request, submitted.decision, submitted.work)
 
     async def _withdraw(self, request: Request) -> None:
@@ -108,7 +110,7 @@ class WorkLifecycle:
             except BaseException:
                 await self._store.forget_search(hash)  # the redelivered result tries again
                 raise
-            WORK_REQUESTS.labels("requeued").inc()
+            self.metrics.work_requests.labels("requeued").inc()
         requests = completion.deliver
         nothing = not (requests or completion.in_flight or completion.pending)
         if nothing and await self._store.status(hash) is None:
@@ -143,7 +145,7 @@ class WorkLifecycle:
         """Cancel the pending requests of ``api_key`` (all without API keys); how many were cancelled."""
         hash = format_target(target)
         cancelled = await self._store.cancel(hash, caller_id(api_key))
-        WORK_REQUESTS.labels("cancelled").inc(cancelled.count)
+        self.metrics.work_requests.labels("cancelled").inc(cancelled.count)
         if cancelled.count and cancelled.stop:
             await self._stop(hash)
         return cancelled.count
@@ -155,7 +157,7 @@ class WorkLifecycle:
         """Expire the requests past their deadline; stop the searches nobody waits for any more."""
         expired = await self._store.expire(self._clock())
         for hash in expired:
-            WORK_REQUESTS.labels("expired").inc(hash.count)
+            self.metrics.work_requests.labels("expired").inc(hash.count)
             log.info("%d request(s) expired", hash.count, extra={"hash": hash.hash})
             if hash.stop:
                 await self._stop(hash.hash)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator
 
 from coordinator.auth import parse_api_keys
-from coordinator.callback_policy import IPNetwork, parse_networks
+from coordinator.callbacks.policy import IPNetwork, parse_networks
 from messaging import MessagingSettings
 
 
@@ -23,7 +23,7 @@ class CoordinatorSettings(MessagingSettings):
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
-        "timeout of one callback POST (each phase)"))
+        "timeout of one whole callback POST: connect (TLS included), send, answer"))
     callback_max_age: PositiveFloat = Field(3600.0, description=(
         "seconds after which a result whose callback still fails is dropped (error log, "
         "`coordinator_results_total{outcome=\"dropped\"}`)"))
@@ -34,6 +34,9 @@ class CoordinatorSettings(MessagingSettings):
     callback_allowed_networks: str = Field("", description=(
         "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
         "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
+    callback_dns_cache_seconds: NonNegativeFloat = Field(10.0, description=(
+        "seconds intake reuses the DNS answer for a callback host name (0: a lookup per request); "
+        "delivery always looks the name up afresh and checks every address again"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(

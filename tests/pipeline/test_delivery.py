@@ -6,13 +6,11 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
 from atto_work.receiver import CallbackReceiver
 from coordinator import CoordinatorSettings, create_app
-from coordinator.callbacks import MAX_RESPONSE_BYTES, CallbackFailed, CallbackSender
 from harness.polling import until
 from messaging import WorkGenerated
 from messaging.memory import MemoryBroker
@@ -24,15 +22,15 @@ LOCAL_2026 = 429496729550000
 PROBE = "delivery-probe"  # sees what the coordinator publishes to work-requested
 
 
-def results(outcome: str) -> float:
-    return REGISTRY.get_sample_value("coordinator_results_total", {"outcome": outcome}) or 0.0
-
-
-
 class Harness:
-    def __init__(self, broker: MemoryBroker, receiver: CallbackReceiver) -> None:
+    def __init__(self, broker: MemoryBroker, receiver: CallbackReceiver, registry: CollectorRegistry) -> None:
         self.broker = broker
         self.receiver = receiver
+        self.registry = registry
+
+    def results(self, outcome: str) -> float:
+        """The app's own ``coordinator_results_total`` (its registry: no state shared between tests)."""
+        return self.registry.get_sample_value("coordinator_results_total", {"outcome": outcome}) or 0.0
 
     async def publish(self, work: bytes, callback: str | None = None) -> WorkGenerated:
         result = WorkGenerated(callback or self.receiver.url, TARGET, LOCAL_2026, work)
@@ -53,7 +51,7 @@ async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
     app = create_app(settings, broker=broker)
     with CallbackReceiver() as receiver:
         async with app.router.lifespan_context(app):
-            yield Harness(broker, receiver)
+            yield Harness(broker, receiver, app.state.metrics.registry)
 
 
 async def test_valid_work_is_posted_as_hash_and_work(harness: Harness) -> None:
@@ -65,23 +63,38 @@ async def test_valid_work_is_posted_as_hash_and_work(harness: Harness) -> None:
     assert difficulty(work, TARGET) <= LOCAL_2026
 
 
+CONCURRENCY = 8
+
+
+@pytest.mark.parametrize("harness", [{"pubsub_subscriber_max_outstanding_element_count": CONCURRENCY}],
+                         indirect=True)
+async def test_callbacks_reuse_kept_alive_connections(harness: Harness) -> None:
+    """200 callbacks to one keep-alive receiver open at most one connection per concurrent delivery."""
+    work = search(TARGET, LOCAL_2026)
+    for _ in range(200):
+        await harness.publish(work)
+    callbacks = await harness.wait(200, within=60)
+    assert len(callbacks) == 200
+    assert 1 <= harness.receiver.connections_accepted <= CONCURRENCY
+
+
 async def test_failing_receiver_is_retried_until_it_answers(harness: Harness) -> None:
-    retried = results("retried")
+    retried = harness.results("retried")
     harness.receiver.fail_next(3, status=500)
     work = search(TARGET, LOCAL_2026)
     await harness.publish(work)
     [callback] = await harness.wait(1)
     assert harness.receiver.refused == 3
     assert callback.body["work"] == format_work(work)
-    assert results("retried") - retried == 3
+    assert harness.results("retried") - retried == 3
 
 
 async def test_unreachable_receiver_is_retried_until_it_is_back(harness: Harness) -> None:
-    retried = results("retried")
+    retried = harness.results("retried")
     harness.receiver.stop()
     await harness.publish(search(TARGET, LOCAL_2026))
     await asyncio.sleep(0.5)  # several failed attempts at 0.05-0.2 s intervals
-    assert results("retried") - retried >= 2
+    assert harness.results("retried") - retried >= 2
     assert harness.receiver.callbacks == []
     harness.receiver.start()
     [callback] = await harness.wait(1)
@@ -89,54 +102,53 @@ async def test_unreachable_receiver_is_retried_until_it_is_back(harness: Harness
 
 
 async def test_invalid_work_is_never_sent_and_the_request_is_requeued(harness: Harness) -> None:
-    before = results("invalid_work")
+    before = harness.results("invalid_work")
     bad = invalid_work(TARGET, LOCAL_2026)
     await harness.publish(bad)
     await until(lambda: harness.broker.backlog(PROBE) > 0)
     message = harness.broker._queues[PROBE].ready.get_nowait()
     assert json.loads(message.data) == {"callbackUrl": harness.receiver.url,
                                         "hash": TARGET.hex().upper(), "threshold": LOCAL_2026}
-    assert results("invalid_work") - before == 1
+    assert harness.results("invalid_work") - before == 1
     await asyncio.sleep(0.3)
     assert harness.receiver.callbacks == []
 
 
 @pytest.mark.parametrize("harness", [{"callback_max_age": 0.3}], indirect=True)
 async def test_result_older_than_max_age_is_dropped(harness: Harness) -> None:
-    before = results("dropped")
+    before = harness.results("dropped")
     harness.receiver.stop()
     await harness.publish(search(TARGET, LOCAL_2026))
-    await until(lambda: results("dropped") > before)
-    assert results("dropped") - before == 1
+    await until(lambda: harness.results("dropped") > before)
+    assert harness.results("dropped") - before == 1
     await asyncio.sleep(0.3)
     assert harness.broker.backlog("work-generated-coordinator") == 0
     assert harness.broker.backlog(PROBE) == 0
 
 
 async def test_malformed_result_is_acked_and_counted(harness: Harness) -> None:
-    before = results("malformed")
+    before = harness.results("malformed")
     await harness.broker.publish("work-generated", b'{"hash": "nope"}')
-    await until(lambda: results("malformed") > before)
-    assert results("malformed") - before == 1
+    await until(lambda: harness.results("malformed") > before)
+    assert harness.results("malformed") - before == 1
     await asyncio.sleep(0.2)
     assert harness.broker.backlog("work-generated-coordinator") == 0
-    assert results("malformed") - before == 1  # not redelivered
+    assert harness.results("malformed") - before == 1  # not redelivered
 
 
-async def test_sender_does_not_follow_redirects_and_bounds_the_read() -> None:
-    seen: list[str] = []
+async def test_a_refused_callback_is_dropped_not_retried(harness: Harness) -> None:
+    """An address the policy refuses (here link-local metadata) is never contacted nor retried."""
+    await harness.publish(search(TARGET, LOCAL_2026), callback="http://169.254.169.254/cb")
+    await until(lambda: harness.results("refused") == 1)
+    await asyncio.sleep(0.3)  # several redelivery intervals: a nacked message would be back
+    assert harness.results("refused") == 1 and harness.results("retried") == 0
+    assert harness.broker.backlog("work-generated-coordinator") == 0
 
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(str(request.url))
-        if request.url.path == "/redirect":
-            return httpx.Response(307, headers={"Location": "http://127.0.0.1:9/elsewhere"})
-        return httpx.Response(500, content=b"x" * 100_000)
 
-    sender = CallbackSender(timeout=2, transport=httpx.MockTransport(answer))
-    with pytest.raises(CallbackFailed, match="307"):
-        await sender.send("http://client.test/redirect", "AB" * 32, "00" * 8)
-    assert seen == ["http://client.test/redirect"]
-    with pytest.raises(CallbackFailed, match="500") as failure:
-        await sender.send("http://client.test/big", "AB" * 32, "00" * 8)
-    assert len(str(failure.value)) < MAX_RESPONSE_BYTES + 100
-    await sender.close()
+async def test_metrics_are_the_apps_own() -> None:
+    first, second = (create_app(CoordinatorSettings(messaging="memory")) for _ in range(2))
+    first.state.metrics.results.labels("delivered").inc()
+    assert first.state.metrics.registry.get_sample_value(
+        "coordinator_results_total", {"outcome": "delivered"}) == 1
+    assert not second.state.metrics.registry.get_sample_value(
+        "coordinator_results_total", {"outcome": "delivered"})

@@ -69,9 +69,11 @@ async def test_requests_in_callbacks_out_with_valid_works() -> None:
             ready = await client.get("/ready")
             assert ready.status_code == 200
             assert (await client.get("/adapter/ready")).status_code == 200
+            # Each service's /metrics shows its own registry.
             metrics = (await client.get("/metrics")).text
             assert 'coordinator_results_total{outcome="delivered"}' in metrics
-            assert 'adapter_messages_total{outcome="solved"}' in metrics
+            adapter_metrics = (await client.get("/adapter/metrics")).text
+            assert 'adapter_messages_total{outcome="solved"}' in adapter_metrics
     assert len(callbacks) == COUNT
     got = {hash_hex: c.body["work"] for hash_hex, c in callbacks.items()}
     for hash_hex, work_hex in got.items():

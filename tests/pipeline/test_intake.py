@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from coordinator import CoordinatorSettings, create_app
-from coordinator.callbacks import CallbackSender
+from coordinator.callbacks import CallbackRefused, CallbackSender
 from messaging import WorkRequested
 from messaging.memory import MemoryBroker
 from tests.clock import Ahead, resolve
@@ -81,7 +81,7 @@ class RefusingSender(CallbackSender):
 
     async def admit(self, url: str) -> None:
         if "forbidden" in url:
-            raise ValueError("callback host is not allowed")
+            raise CallbackRefused("callback host is not allowed")
 
 
 @pytest.fixture

@@ -11,13 +11,9 @@ import ipaddress
 
 import pytest
 
-from coordinator.callback_policy import (
-    CallbackPolicy,
-    CallbackRefused,
-    CallbackUnresolved,
-    parse_networks,
-    why_not_global,
-)
+from coordinator.callbacks import CallbackFailed, CallbackPolicy, CallbackRefused, CallbackUnresolved
+from coordinator.callbacks.policy import parse_networks, why_not_global
+from messaging import Retry
 
 REFUSED = [
     "127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "192.168.1.1",
@@ -110,6 +106,11 @@ async def test_ip_literals_are_judged_without_a_lookup() -> None:
         with pytest.raises(CallbackRefused):
             await policy.check(url)
     await policy.check("http://8.8.8.8/")
+    # Numeric forms the socket layer reads as addresses (here 8.8.8.8, 127.0.0.1) are not looked up:
+    # the HTTP client would dial them without its resolver, so they are refused by form.
+    for url in ["http://134744072/", "http://127.1:8080/", "http://017700000001/"]:
+        with pytest.raises(CallbackRefused, match="not a plain IP address"):
+            await policy.check(url)
     assert calls == []
 
 
@@ -133,3 +134,46 @@ async def test_unresolvable_and_slow_hosts() -> None:
 
     with pytest.raises(CallbackUnresolved):
         await CallbackPolicy(resolver=hang, resolve_timeout=0.05).check("http://slow.test/")
+
+
+async def test_intake_reuses_an_answer_briefly_and_checks_it_every_time() -> None:
+    calls: list[str] = []
+    policy = CallbackPolicy(resolver=stub({"public.test": ["8.8.8.8"], "private.test": ["10.0.0.1"]},
+                                          calls), cache_seconds=60)
+    for _ in range(3):
+        await policy.check("http://public.test/cb")
+    for _ in range(2):
+        with pytest.raises(CallbackRefused, match="10.0.0.1"):
+            await policy.check("http://private.test/cb")
+    assert calls == ["public.test", "private.test"]
+    await policy.check("http://public.test:8080/cb")  # another port: another entry
+    assert calls[-1] == "public.test" and len(calls) == 3
+    # Delivery (the resolver of every new connection) never uses the kept answer.
+    assert await policy.resolve("public.test", 80) == [ipaddress.ip_address("8.8.8.8")]
+    assert len(calls) == 4
+
+
+async def test_intake_answers_expire_and_failures_are_not_kept() -> None:
+    calls: list[str] = []
+    policy = CallbackPolicy(resolver=stub({"public.test": ["8.8.8.8"]}, calls), cache_seconds=0.05)
+    await policy.check("http://public.test/cb")
+    await asyncio.sleep(0.1)  # longer than cache_seconds: the answer has expired
+    await policy.check("http://public.test/cb")
+    for _ in range(2):
+        with pytest.raises(CallbackUnresolved):
+            await policy.check("http://nowhere.test/cb")
+    assert calls == ["public.test", "public.test", "nowhere.test", "nowhere.test"]
+    uncached: list[str] = []
+    policy = CallbackPolicy(resolver=stub({"public.test": ["8.8.8.8"]}, uncached), cache_seconds=0)
+    for _ in range(2):
+        await policy.check("http://public.test/cb")
+    assert uncached == ["public.test", "public.test"]
+
+
+def test_a_refusal_is_not_retryable_and_a_failure_is() -> None:
+    """Delivery acks (drops) a refused callback and nacks (retries) a failed one: the tree must keep
+    a refusal out of the retryable branch."""
+    assert not issubclass(CallbackRefused, Retry)
+    assert not issubclass(CallbackRefused, CallbackFailed)
+    assert issubclass(CallbackFailed, Retry)
+    assert issubclass(CallbackUnresolved, CallbackFailed)

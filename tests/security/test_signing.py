@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 
-from coordinator.signing import HEADER, sign, signature_headers, verify
+from coordinator.callbacks.signing import HEADER, sign, signature_headers, verify
 
 SECRET = "s3cret-for-tests"
 BODY = b'{"hash":"' + b"A" * 64 + b'","work":"2D7E000000000000"}'

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from prometheus_client import REGISTRY
 
 from coordinator.lifecycle import Deliveries, WorkLifecycle, caller_id
 from messaging import BrokerUnavailable, WorkGenerated, WorkRequested
@@ -60,18 +59,19 @@ async def submit(lifecycle: WorkLifecycle, threshold: int, key: str | None = Non
     return await lifecycle.submit(TARGET, threshold, f"http://127.0.0.1:9/{threshold}", key, wait)
 
 
-def count(outcome: str) -> float:
-    return REGISTRY.get_sample_value("coordinator_work_requests_total", {"outcome": outcome}) or 0.0
+def count(lifecycle: WorkLifecycle, outcome: str) -> float:
+    registry = lifecycle.metrics.registry
+    return registry.get_sample_value("coordinator_work_requests_total", {"outcome": outcome}) or 0.0
 
 
 async def test_one_search_is_published_for_requests_it_satisfies(lifecycle, queue, clock):
-    before = count("queued"), count("joined")
+    before = count(lifecycle, "queued"), count(lifecycle, "joined")
     first = await submit(lifecycle, STRICT)
     assert first.body() == {"hash": H, "threshold": STRICT, "state": "queued"}
     assert (await submit(lifecycle, LOOSE)).decision is Decision.JOINED
     message = WorkRequested(f"http://127.0.0.1:9/{STRICT}", TARGET, STRICT)
     assert queue.published == [(message, clock.now + 600)]
-    assert (count("queued"), count("joined")) == (before[0] + 1, before[1] + 1)
+    assert (count(lifecycle, "queued"), count(lifecycle, "joined")) == (before[0] + 1, before[1] + 1)
 
 
 async def test_a_request_s_own_timeout_sets_its_deadline(lifecycle, queue, clock):
@@ -161,14 +161,14 @@ async def test_a_lost_stop_does_not_fail_the_cancel(lifecycle, queue):
 
 
 async def test_the_sweep_expires_requests_and_stops_their_search(lifecycle, queue, clock):
-    before = count("expired")
+    before = count(lifecycle, "expired")
     await submit(lifecycle, LOOSE, wait=10)
     assert await lifecycle.is_live(TARGET)
     clock.now += 5
     assert await lifecycle.sweep() == [] and queue.stopped == []
     clock.now += 6
     assert [(e.hash, e.count, e.stop) for e in await lifecycle.sweep()] == [(H, 1, True)]
-    assert queue.stopped == [H] and count("expired") == before + 1
+    assert queue.stopped == [H] and count(lifecycle, "expired") == before + 1
     assert (await lifecycle.status(TARGET))["state"] == "expired"
     assert not await lifecycle.is_live(TARGET)
     assert (await lifecycle.on_result(RESULT)).requests == ()  # no callback once expired

@@ -5,9 +5,13 @@ networks it can reach. A callback URL is accepted when its scheme is ``http``/``
 address its host resolves to is globally routable, or lies in ``CALLBACK_ALLOWED_NETWORKS``.
 
 The check runs twice: at intake (a refused URL is a 400, nothing is published) and at delivery,
-inside the connection itself (``coordinator.callback_transport``): the host is resolved, the
+inside the connection itself (``coordinator.callbacks.transport``): the host is resolved, the
 addresses checked, and the socket opened to a checked address. There is no second lookup between
 the check and the connect, so a DNS answer that changes (rebinding) cannot slip through.
+
+Intake keeps each host's answer for ``CALLBACK_DNS_CACHE_SECONDS`` (``check``), so a burst of
+requests naming one host costs one lookup, not one each; the addresses are checked on every request
+all the same, and delivery always looks up afresh (``resolve``).
 
 Address classification leans on the stdlib ``ipaddress`` flags, with these known gaps covered:
 - ``is_global`` is True for multicast (224.0.0.0/4, ff00::/8) and for deprecated site-local
@@ -26,10 +30,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-import httpx
+from yarl import URL
+
+from coordinator.callbacks.errors import CallbackRefused, CallbackUnresolved
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -41,14 +48,8 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NOT_GLOBAL_EXTRA: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637, 2024); global on Python 3.11
 )
-
-
-class CallbackRefused(ValueError):
-    """The callback URL or one of its addresses is not allowed; retrying will not help."""
-
-
-class CallbackUnresolved(ValueError):
-    """The callback host did not resolve (now); a 400 at intake, a retry at delivery."""
+#: Hosts whose answers intake keeps at most; a full cache is emptied (bounds memory, not time).
+CACHE_ENTRIES = 4096
 
 
 def parse_networks(value: str | Iterable[str]) -> tuple[IPNetwork, ...]:
@@ -113,6 +114,9 @@ class CallbackPolicy:
     allowed_networks: tuple[IPNetwork, ...] = ()
     resolver: Resolver = system_resolver
     resolve_timeout: float = 5.0
+    #: Seconds intake reuses a host's answer (0: look up on every request).
+    cache_seconds: float = 10.0
+    _cache: dict[tuple[str, int], tuple[float, list[str]]] = field(default_factory=dict, repr=False)
 
     def check_address(self, address: IPAddress) -> None:
         """Raise ``CallbackRefused`` unless ``address`` is public or explicitly allowed."""
@@ -125,48 +129,79 @@ class CallbackPolicy:
         if reason:
             raise CallbackRefused(f"callback address {address} is {reason}")
 
-    def check_url(self, url: str | httpx.URL) -> httpx.URL:
+    def check_url(self, url: str | URL) -> URL:
         """The parsed URL when its form is acceptable (scheme, host); no lookup yet.
 
-        Parsed with httpx, the library that sends the callback, so the host we check is the host
-        it connects to (no parser differential).
+        Parsed with yarl, the parser of the library that sends the callback (aiohttp), so the host
+        we check is the host it connects to (no parser differential).
         """
         try:
-            parsed = url if isinstance(url, httpx.URL) else httpx.URL(url)
-        except (httpx.InvalidURL, TypeError, ValueError) as exc:
+            parsed = url if isinstance(url, URL) else URL(url)
+            scheme, host, port = parsed.scheme, parsed.raw_host, parsed.port
+        except (TypeError, ValueError) as exc:
             raise CallbackRefused(f"callback is not a valid URL: {exc}") from None
-        if parsed.scheme not in SCHEMES:
+        if scheme not in SCHEMES:
             raise CallbackRefused("callback must be an absolute http or https URL")
-        if not parsed.host:
+        if not host or port is None:
             raise CallbackRefused("callback URL has no host")
         return parsed
 
-    async def resolve(self, host: str, port: int) -> list[IPAddress]:
-        """The addresses of ``host``, each checked; refused when ANY of them is not allowed."""
+    def check_literal(self, host: str) -> bool:
+        """Whether ``host`` is an IP address literal (checked here, raising ``CallbackRefused``)
+        rather than a name to look up.
+
+        Hosts that merely look numeric (``2130706433``, ``127.1``, a colon) are refused: aiohttp
+        dials such a host without asking a resolver, and the socket layer would read those legacy
+        forms as an address we never checked.
+        """
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            literal = None
-        if literal is not None:
-            names = [str(literal)]
+            if ":" in host or host.replace(".", "").isdigit():
+                raise CallbackRefused(f"callback host {host!r} is not a plain IP address") from None
+            return False
+        self.check_address(literal)
+        return True
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses of ``host`` from a fresh lookup, each checked; refused when ANY of them is
+        not allowed. What every new callback connection dials."""
+        if self.check_literal(host):
+            return [ipaddress.ip_address(host.strip("[]"))]
+        return self._checked(host, await self._lookup(host, port))
+
+    async def check(self, url: str | URL) -> URL:
+        """Intake's check of a callback URL: form, then every address, from a briefly kept answer."""
+        parsed = self.check_url(url)
+        host, port = parsed.raw_host or "", parsed.port or 0
+        if self.check_literal(host):
+            return parsed
+        now = time.monotonic()
+        kept = self._cache.get((host, port))
+        if kept is not None and kept[0] > now:
+            names = kept[1]
         else:
-            try:
-                async with asyncio.timeout(self.resolve_timeout):
-                    names = await self.resolver(host, port)
-            except (OSError, TimeoutError, UnicodeError) as exc:
-                raise CallbackUnresolved(f"callback host {host!r} does not resolve: {exc}") from None
+            names = await self._lookup(host, port)
+            if self.cache_seconds > 0:
+                if len(self._cache) >= CACHE_ENTRIES:
+                    self._cache.clear()
+                self._cache[(host, port)] = (now + self.cache_seconds, names)
+        self._checked(host, names)
+        return parsed
+
+    async def _lookup(self, host: str, port: int) -> list[str]:
+        try:
+            async with asyncio.timeout(self.resolve_timeout):
+                names = await self.resolver(host, port)
+        except (OSError, TimeoutError, UnicodeError) as exc:
+            raise CallbackUnresolved(f"callback host {host!r} does not resolve: {exc}") from None
         if not names:
             raise CallbackUnresolved(f"callback host {host!r} has no address")
+        return names
+
+    def _checked(self, host: str, names: list[str]) -> list[IPAddress]:
         # A scope (fe80::1%eth0) names an interface, not an address; the address decides.
         addresses = [ipaddress.ip_address(name.split("%", 1)[0]) for name in names]
         for address in addresses:
             self.check_address(address)
         return addresses
-
-    async def check(self, url: str | httpx.URL) -> httpx.URL:
-        """The full check of a callback URL: form, then every resolved address."""
-        parsed = self.check_url(url)
-        # raw_host is what the connection uses (IDNA-encoded, IPv6 without brackets).
-        host = parsed.raw_host.decode("ascii")
-        await self.resolve(host, parsed.port or (443 if parsed.scheme == "https" else 80))
-        return parsed
