@@ -11,15 +11,13 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_va
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
 from messaging import MessagingSettings
+from messaging.topics import GeneratedSubscription, GeneratedTopic, RequestedTopic
 
 
 class CoordinatorSettings(MessagingSettings):
-    pubsub_work_requested_topic: str = Field("work-requested", description=(
-        "topic the intake publishes WorkRequested to"))
-    pubsub_work_generated_subscription: str = Field("work-generated-coordinator", description=(
-        "subscription the coordinator consumes WorkGenerated from"))
-    pubsub_work_generated_topic: str = Field("work-generated", description=(
-        "topic of that subscription: only used to create it when missing (in-process queue, emulator)"))
+    pubsub_work_requested_topic: RequestedTopic
+    pubsub_work_generated_subscription: GeneratedSubscription
+    pubsub_work_generated_topic: GeneratedTopic
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(

@@ -11,8 +11,6 @@ from messaging.factory import create_broker
 from messaging.messages import WorkGenerated, WorkRequested
 from messaging.settings import MessagingSettings
 
-Retry = Redeliver  # the old name, for coordinator/ until the lead renames it there: removed at merge
-
 __all__ = [
     "Broker",
     "BrokerUnavailable",
@@ -21,7 +19,6 @@ __all__ = [
     "MessageError",
     "MessagingSettings",
     "Redeliver",
-    "Retry",
     "Subscription",
     "WorkGenerated",
     "WorkRequested",

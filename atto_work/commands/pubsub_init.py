@@ -26,6 +26,13 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from messaging.topics import (
+    GeneratedSubscription,
+    GeneratedTopic,
+    RequestedSubscription,
+    RequestedTopic,
+)
+
 if TYPE_CHECKING:
     from messaging.pubsub import PubSubBroker
 
@@ -36,14 +43,10 @@ DEAD_LETTER_RETENTION_SECONDS = 7 * 24 * 3600
 class PubSubInitSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
-    pubsub_work_requested_topic: str = Field("work-requested", description=(
-        "topic of WorkRequested to create"))
-    pubsub_work_requested_subscription: str = Field("work-requested-adapter", description=(
-        "the adapter's subscription to create on it"))
-    pubsub_work_generated_topic: str = Field("work-generated", description=(
-        "topic of WorkGenerated to create"))
-    pubsub_work_generated_subscription: str = Field("work-generated-coordinator", description=(
-        "the coordinator's subscription to create on it"))
+    pubsub_work_requested_topic: RequestedTopic
+    pubsub_work_requested_subscription: RequestedSubscription
+    pubsub_work_generated_topic: GeneratedTopic
+    pubsub_work_generated_subscription: GeneratedSubscription
     pubsub_dead_letter_topic: str = Field(
         "work-dead-letter",
         description="topic receiving the messages delivered `PUBSUB_MAX_DELIVERY_ATTEMPTS` times "

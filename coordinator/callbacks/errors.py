@@ -5,7 +5,7 @@
     │                                intake: 400, nothing published; delivery: acked, the result is
     │                                dropped (counted as ``refused``): retrying cannot change the
     │                                answer
-    └── CallbackFailed               the callback could not be delivered (now); also ``messaging.Retry``
+    └── CallbackFailed               the callback could not be delivered (now); also ``messaging.Redeliver``
         │                            delivery: nacked, redelivered later with the broker's growing
         │                            delay, until the result is older than CALLBACK_MAX_AGE; then
         │                            acked and dropped (``dropped``). Causes: connection error, TLS
@@ -20,7 +20,7 @@ where a refusal is meant, nor a refusal retried for an hour.
 
 from __future__ import annotations
 
-from messaging import Retry
+from messaging import Redeliver
 
 
 class CallbackError(Exception):
@@ -31,7 +31,7 @@ class CallbackRefused(CallbackError):
     """The callback URL or one of its addresses is not allowed; retrying will not help."""
 
 
-class CallbackFailed(CallbackError, Retry):
+class CallbackFailed(CallbackError, Redeliver):
     """The callback could not be delivered: connection error, timeout, TLS, non-2xx answer."""
 
 

@@ -106,7 +106,7 @@ async def test_invalid_work_is_never_sent_and_the_request_is_requeued(harness: H
     bad = invalid_work(TARGET, LOCAL_2026)
     await harness.publish(bad)
     await until(lambda: harness.broker.backlog(PROBE) > 0)
-    message = harness.broker._queues[PROBE].ready.get_nowait()
+    message = await asyncio.wait_for(harness.broker.pull(PROBE), 5)
     assert json.loads(message.data) == {"callbackUrl": harness.receiver.url,
                                         "hash": TARGET.hex().upper(), "threshold": LOCAL_2026}
     assert harness.results("invalid_work") - before == 1

@@ -3,6 +3,7 @@ down gets 503 with Retry-After; a good request is published in the reference JSO
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -127,7 +128,7 @@ async def test_good_request_is_published_in_reference_form(
     expected = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))
     assert response.json() == {"hash": HASH, "threshold": expected}
     assert broker.backlog(PROBE) == 1
-    message = broker._queues[PROBE].ready.get_nowait()
+    message = await asyncio.wait_for(broker.pull(PROBE), 5)
     assert json.loads(message.data) == {"callbackUrl": GOOD["callback"], "hash": HASH,
                                         "threshold": expected}
     assert WorkRequested.from_json(message.data).threshold == expected

@@ -13,7 +13,7 @@ import pytest
 
 from coordinator.callbacks import CallbackFailed, CallbackPolicy, CallbackRefused, CallbackUnresolved
 from coordinator.callbacks.policy import parse_networks, why_not_global
-from messaging import Retry
+from messaging import Redeliver
 
 REFUSED = [
     "127.0.0.1", "127.255.255.254", "10.1.2.3", "172.16.0.1", "192.168.1.1",
@@ -173,7 +173,7 @@ async def test_intake_answers_expire_and_failures_are_not_kept() -> None:
 def test_a_refusal_is_not_retryable_and_a_failure_is() -> None:
     """Delivery acks (drops) a refused callback and nacks (retries) a failed one: the tree must keep
     a refusal out of the retryable branch."""
-    assert not issubclass(CallbackRefused, Retry)
+    assert not issubclass(CallbackRefused, Redeliver)
     assert not issubclass(CallbackRefused, CallbackFailed)
-    assert issubclass(CallbackFailed, Retry)
+    assert issubclass(CallbackFailed, Redeliver)
     assert issubclass(CallbackUnresolved, CallbackFailed)
