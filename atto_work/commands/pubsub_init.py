@@ -91,7 +91,7 @@ def _bring_to(broker: PubSubBroker, subscription: str, fields: dict[str, Any]) -
     from google.api_core import exceptions as gexc
     from google.cloud import pubsub_v1
 
-    from messaging.broker import BrokerUnavailable
+    from messaging import BrokerUnavailable
 
     path = broker.subscription_path(subscription)
     wanted = pubsub_v1.types.Subscription(name=path, **fields)
