@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -114,4 +117,30 @@ def test_callback_receiver_prints_each_callback() -> None:
         assert line == {"path": "/done", "body": body.decode(), "signature": "t=1,v1=ab"}
     finally:
         proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_callback_receiver_stops_on_sigterm_as_pid_1() -> None:
+    """In its container the receiver is PID 1, which the kernel does not end on an unhandled SIGTERM:
+    without a handler, ``compose down`` waits its 10 s and then kills it."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare (util-linux) is needed to run a process as PID 1"
+    port = free_port()
+    proc = subprocess.Popen(
+        [unshare, "--pid", "--fork", "--kill-child", sys.executable, str(DOCKER / "callback_log.py"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(f"listening on 127.0.0.1:{port}")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1  # the receiver, PID 1 in its namespace
+        receiver = int(children[0])
+        nspid = next(line for line in Path(f"/proc/{receiver}/status").read_text().splitlines()
+                     if line.startswith("NSpid:"))
+        assert nspid.split()[-1] == "1"
+        os.kill(receiver, signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
         proc.wait(timeout=10)
