@@ -57,6 +57,9 @@ def test_images_are_multi_stage_non_root_with_healthcheck(name: str) -> None:
     assert users == ["10001:10001"]  # numeric, so Kubernetes' runAsNonRoot can check it
     assert any(word == "HEALTHCHECK" and "atto-work-healthcheck" in args for word, args in steps)
     assert ("ENTRYPOINT", '["atto-work"]') in steps
+    # Exact versions from the lock, then the project without resolving anything else.
+    assert ("COPY", "requirements.lock ./") in steps
+    assert ("RUN", "pip install --require-hashes --no-deps -r requirements.lock") in steps
     runtime_from = [i for i, (word, _) in enumerate(steps) if word == "FROM"][1]
     runtime = " ".join(args for word, args in steps[runtime_from:] if word == "RUN")
     assert "binutils" in runtime  # PoCL links kernels with ld at run time
@@ -75,7 +78,8 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", ".tools", "tests", "helm"} <= ignored
-    for needed in ("pyproject.toml", "README.md", "docker", "docker/healthcheck.py", "atto_work"):
+    for needed in ("pyproject.toml", "README.md", "requirements.lock", "docker", "docker/healthcheck.py",
+                   "atto_work"):
         assert needed not in ignored
 
 
