@@ -29,8 +29,8 @@ from podman_support import (
     http_ok,
     wait_for,
 )
-
 from tests.emulator import free_port
+
 from work.difficulty import is_valid
 from work.hexcodec import parse_target, parse_work
 from work.networks import threshold

@@ -11,7 +11,6 @@ import time
 
 import pytest
 from deploy_support import ROOT
-
 from tests.emulator import PROJECT, PubSubEmulator, free_port
 
 
