@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: run test lint system-deps-run system-deps-test
+.PHONY: run test lint lock system-deps-run system-deps-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,3 +28,10 @@ test: system-deps-test $(VENV)/.installed-test
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
+
+# requirements.lock: the exact versions (and hashes) the images install, resolved from pyproject.toml for
+# every platform and Python >= 3.11. Run after changing the dependencies; keeps the pins it can.
+# `make lock UPGRADE=--upgrade` moves every pin to the newest allowed version.
+LOCK_COMMAND = uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes -o requirements.lock
+lock: $(VENV)/.installed-test
+	$(BIN)/$(LOCK_COMMAND) --quiet $(UPGRADE)

@@ -24,7 +24,8 @@ from starlette.routing import Mount, Route
 import coordinator
 import worker_adapter
 from messaging import Broker
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
+from solver.errors import SolverError
+from solver.pool import DevicePool
 from worker_adapter import WorkerFailed
 
 
@@ -48,7 +49,7 @@ class InProcessWorker:
         limit = min(time_limit, self._app.state.settings.timeout_seconds)
         try:
             return (await pool.solve(target, threshold, limit)).work
-        except (SearchTimeout, QueueFull, DeviceFailure) as exc:
+        except SolverError as exc:  # timeout, queue full, cancelled, device failure
             raise WorkerFailed(f"{type(exc).__name__}: {exc}") from exc
 
     async def ready(self) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -42,8 +44,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8000)
     args = parser.parse_args()
     server = ThreadingHTTPServer((args.host, args.port), CallbackHandler)
+    # In a container this is PID 1, which SIGTERM ends only through a handler: without one,
+    # `compose down` waits its grace period and then kills it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"listening on {args.host}:{server.server_port}", flush=True)
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@
 #         ("unknown target CPU"), so Debian's PoCL (LLVM 15) is installed beside it.
 #   test: also Java (the Pub/Sub emulator), npm (the deploy tests fetch a helm binary),
 #         unshare + ip (util-linux, iproute2): the netns tests run in a loopback-only namespace,
-#         redis-server (the store tests start a real one on a loopback port), and Oclgrind (the
-#         kernel's data-race and uninitialised-read test).
+#         redis-server (the store tests start a real one on a loopback port), Oclgrind (the
+#         kernel's data-race and uninitialised-read test), and rootful podman with runc, netavark
+#         and aardvark-dns (compose service names resolve), iptables and debootstrap (base images):
+#         the container tests build and run the images.
 # Installs what is missing when it can (root with apt-get); otherwise says what to install.
 set -euo pipefail
 role=${1:-run}
@@ -23,6 +25,8 @@ if [ "$role" = test ]; then
   command -v openssl >/dev/null || missing+=(openssl)  # a test certificate for the TLS callback test
   command -v redis-server >/dev/null || missing+=(redis-server)
   command -v oclgrind >/dev/null || missing+=(oclgrind)
+  for tool in podman runc debootstrap iptables; do command -v $tool >/dev/null || missing+=($tool); done
+  for tool in netavark aardvark-dns; do [ -x /usr/lib/podman/$tool ] || missing+=($tool); done
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 

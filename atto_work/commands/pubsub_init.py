@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import time
 from typing import TYPE_CHECKING, Any
 
 from pydantic import Field
@@ -69,6 +70,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(never expiring, with a dead-letter topic) in PUBSUB_PROJECT_ID (on the emulator when "
         "PUBSUB_EMULATOR_HOST is set). Existing ones are kept and brought to those settings.",
     )
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS",
+        help="keep trying while Pub/Sub does not answer, for at most SECONDS (default 0: try once); "
+        "for a stack that starts the emulator at the same time (compose)")
     parser.set_defaults(func=run)
 
 
@@ -110,29 +115,43 @@ def _bring_to(broker: PubSubBroker, subscription: str, fields: dict[str, Any]) -
     return f"updated subscription {path}: {', '.join(stale)}"
 
 
-async def _init(settings: PubSubInitSettings) -> list[str]:
+async def _ensure_all(broker: PubSubBroker, settings: PubSubInitSettings) -> list[str]:
+    hold = {"expiration_policy": {},
+            "message_retention_duration": {"seconds": DEAD_LETTER_RETENTION_SECONDS}}
+    done = await broker.ensure(settings.pubsub_dead_letter_topic,
+                               settings.pubsub_dead_letter_subscription, hold)
+    fields = subscription_fields(broker, settings)
+    for topic, subscription in (
+        (settings.pubsub_work_requested_topic, settings.pubsub_work_requested_subscription),
+        (settings.pubsub_work_generated_topic, settings.pubsub_work_generated_subscription),
+    ):
+        lines = await broker.ensure(topic, subscription, fields)
+        done += lines
+        if lines[-1].startswith("found subscription"):
+            updated = await asyncio.to_thread(_bring_to, broker, subscription, fields)
+            if updated:
+                done.append(updated)
+    return done
+
+
+async def _init(settings: PubSubInitSettings, wait: float) -> list[str]:
     from common.settings import load_settings
+    from messaging import BrokerUnavailable
     from messaging.pubsub import PubSubBroker
     from messaging.settings import MessagingSettings
 
-    broker = PubSubBroker(load_settings(MessagingSettings), create_missing=True)
+    broker = PubSubBroker(load_settings(MessagingSettings), create_missing=True)  # bad settings: fail now
+    deadline = time.monotonic() + wait
     try:
-        hold = {"expiration_policy": {},
-                "message_retention_duration": {"seconds": DEAD_LETTER_RETENTION_SECONDS}}
-        done = await broker.ensure(settings.pubsub_dead_letter_topic,
-                                   settings.pubsub_dead_letter_subscription, hold)
-        fields = subscription_fields(broker, settings)
-        for topic, subscription in (
-            (settings.pubsub_work_requested_topic, settings.pubsub_work_requested_subscription),
-            (settings.pubsub_work_generated_topic, settings.pubsub_work_generated_subscription),
-        ):
-            lines = await broker.ensure(topic, subscription, fields)
-            done += lines
-            if lines[-1].startswith("found subscription"):
-                updated = await asyncio.to_thread(_bring_to, broker, subscription, fields)
-                if updated:
-                    done.append(updated)
-        return done
+        while True:
+            try:
+                return await _ensure_all(broker, settings)
+            except BrokerUnavailable as exc:
+                if wait <= 0:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise BrokerUnavailable(f"{exc} (no answer after trying for {wait:g} s)") from exc
+                await asyncio.sleep(1)  # Pub/Sub (the emulator) may still be starting
     finally:
         await broker.close()
 
@@ -143,7 +162,7 @@ def run(args: argparse.Namespace) -> int:
 
     settings = load_settings(PubSubInitSettings)
     try:
-        for line in asyncio.run(_init(settings)):
+        for line in asyncio.run(_init(settings, args.wait)):
             print(line)
     except BrokerUnavailable as exc:
         print(f"atto-work pubsub-init: {exc}", file=sys.stderr)

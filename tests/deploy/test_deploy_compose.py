@@ -39,11 +39,14 @@ def test_emulator_listens_on_all_interfaces_with_a_healthcheck(services) -> None
     assert "--host-port=0.0.0.0:8085" in command
     assert "--project=${PUBSUB_PROJECT_ID:-atto-work-local}" in command
     assert "8085" in " ".join(emulator["healthcheck"]["test"])
+    assert emulator["stop_signal"] == "SIGINT"  # gcloud, PID 1, ignores SIGTERM
 
 
 def test_startup_order_follows_health_and_completion(services) -> None:
     assert services["pubsub-init"]["depends_on"] == {"pubsub": {"condition": "service_healthy"}}
-    assert services["pubsub-init"]["command"] == ["pubsub-init"]
+    assert services["pubsub-init"]["command"][0] == "pubsub-init"
+    # Also where the engine ignores the conditions (podman 4.3): it waits for the emulator itself.
+    assert services["pubsub-init"]["command"][1] == "--wait"
     assert services["pubsub-init"]["restart"] == "no"  # one-shot
     init_done = {"condition": "service_completed_successfully"}
     assert services["coordinator"]["depends_on"] == {"pubsub-init": init_done}
@@ -64,7 +67,7 @@ def test_roles_commands_ports_and_readiness_checks(services) -> None:
         assert service["command"] == [role, "--host", "0.0.0.0", "--port", str(PORTS[role])]
         assert service["healthcheck"]["test"] == [
             "CMD", "python", "/usr/local/bin/atto-work-healthcheck", "/ready"]
-    assert services["coordinator"]["ports"] == ["127.0.0.1:8080:8080"]
+    assert services["coordinator"]["ports"] == ["127.0.0.1:${ATTO_WORK_PORT:-8080}:8080"]
 
 
 def test_every_env_var_the_services_read_is_set(services) -> None:

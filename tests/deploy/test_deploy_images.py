@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -54,6 +57,9 @@ def test_images_are_multi_stage_non_root_with_healthcheck(name: str) -> None:
     assert users == ["10001:10001"]  # numeric, so Kubernetes' runAsNonRoot can check it
     assert any(word == "HEALTHCHECK" and "atto-work-healthcheck" in args for word, args in steps)
     assert ("ENTRYPOINT", '["atto-work"]') in steps
+    # Exact versions from the lock, then the project without resolving anything else.
+    assert ("COPY", "requirements.lock ./") in steps
+    assert ("RUN", "pip install --require-hashes --no-deps -r requirements.lock") in steps
     runtime_from = [i for i, (word, _) in enumerate(steps) if word == "FROM"][1]
     runtime = " ".join(args for word, args in steps[runtime_from:] if word == "RUN")
     assert "binutils" in runtime  # PoCL links kernels with ld at run time
@@ -72,7 +78,8 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
                if line.strip() and not line.startswith("#")}
     assert {".git", ".venv", ".tools", "tests", "helm"} <= ignored
-    for needed in ("pyproject.toml", "README.md", "docker", "docker/healthcheck.py", "atto_work"):
+    for needed in ("pyproject.toml", "README.md", "requirements.lock", "docker", "docker/healthcheck.py",
+                   "atto_work"):
         assert needed not in ignored
 
 
@@ -114,4 +121,30 @@ def test_callback_receiver_prints_each_callback() -> None:
         assert line == {"path": "/done", "body": body.decode(), "signature": "t=1,v1=ab"}
     finally:
         proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_callback_receiver_stops_on_sigterm_as_pid_1() -> None:
+    """In its container the receiver is PID 1, which the kernel does not end on an unhandled SIGTERM:
+    without a handler, ``compose down`` waits its 10 s and then kills it."""
+    unshare = shutil.which("unshare")
+    assert unshare is not None, "unshare (util-linux) is needed to run a process as PID 1"
+    port = free_port()
+    proc = subprocess.Popen(
+        [unshare, "--pid", "--fork", "--kill-child", sys.executable, str(DOCKER / "callback_log.py"),
+         "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith(f"listening on 127.0.0.1:{port}")
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 1  # the receiver, PID 1 in its namespace
+        receiver = int(children[0])
+        nspid = next(line for line in Path(f"/proc/{receiver}/status").read_text().splitlines()
+                     if line.startswith("NSpid:"))
+        assert nspid.split()[-1] == "1"
+        os.kill(receiver, signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+    finally:
+        proc.kill()
         proc.wait(timeout=10)
