@@ -22,10 +22,11 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from deploy_support import ROOT
+
+from harness.polling import wait_until
 
 STANDINS = Path(__file__).resolve().parent / "standins"
 DEBIAN_BASE = "localhost/debian:bookworm"
@@ -150,8 +151,8 @@ class PodmanRoot:
         return self.run("healthcheck", "run", container, check=False, timeout=60).returncode == 0
 
     def wait_healthy(self, container: str, timeout: float = 120) -> None:
-        wait_for(lambda: self.healthy(container), timeout, f"{container} healthy",
-                 lambda: self.logs(container))
+        wait_until(lambda: self.healthy(container), within=timeout, what=f"{container} healthy",
+                   details=lambda: self.logs(container)[-6000:], interval=1)
 
     def logs(self, container: str) -> str:
         result = self.run("logs", container, check=False)
@@ -172,14 +173,6 @@ class PodmanRoot:
                 subprocess.run(["umount", "-l", mountpoint], check=False)
         shutil.rmtree(self.root, ignore_errors=True)
 
-
-def wait_for(condition: Callable[[], bool], timeout: float, what: str,
-             explain: Callable[[], str] = lambda: "") -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not {what} within {timeout:g} s\n{explain()[-6000:]}")
-        time.sleep(1)
 
 
 def http_ok(url: str) -> bool:

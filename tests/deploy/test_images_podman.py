@@ -27,10 +27,10 @@ from podman_support import (
     GPU_IMAGE,
     PodmanRoot,
     http_ok,
-    wait_for,
 )
-from tests.emulator import free_port
 
+from harness.emulator import free_port
+from harness.polling import wait_until
 from work.difficulty import is_valid
 from work.hexcodec import parse_target, parse_work
 from work.networks import threshold
@@ -85,8 +85,8 @@ def test_cpu_image_default_command(podman: PodmanRoot) -> None:
                "-v", f"{CALLBACK_LOG}:/callback_log.py:ro", CPU_IMAGE)
     receiver = None
     try:
-        wait_for(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), 180, "/ready answering",
-                 lambda: podman.logs(name))
+        wait_until(lambda: http_ok(f"http://127.0.0.1:{port}/ready"), within=180,
+                   what="/ready answering", details=lambda: podman.logs(name)[-6000:], interval=1)
         assert podman.healthy(name), podman.logs(name)  # the image's own HEALTHCHECK
         assert podman.run("exec", name, "id", "-u").stdout.strip() == "10001"
         assert podman.run("inspect", "--format", "{{.Config.User}}", name).stdout.strip() == "10001:10001"
@@ -186,7 +186,8 @@ def test_compose_stack_end_to_end(podman: PodmanRoot) -> None:
             found.extend([line] if line else [])
             return bool(line)
 
-        wait_for(called_back, 180, "called back", lambda: podman.logs(container("coordinator")))
+        wait_until(called_back, within=180, what="the callback",
+                   details=lambda: podman.logs(container("coordinator"))[-6000:], interval=1)
         assert_valid_callback(found[0], block_hash, when)
 
         # Every service must end on its stop signal within 10 s: one that ignores it is killed then

@@ -11,7 +11,8 @@ import time
 
 import pytest
 from deploy_support import ROOT
-from tests.emulator import PROJECT, PubSubEmulator, free_port
+
+from harness.emulator import PROJECT, PubSubEmulator, free_port
 
 
 def pubsub_init(host: str, *args: str) -> subprocess.Popen[str]:
