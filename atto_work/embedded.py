@@ -24,7 +24,8 @@ from starlette.routing import Mount, Route
 import coordinator
 import worker_adapter
 from messaging import Broker
-from solver.pool import DeviceFailure, DevicePool, QueueFull, SearchTimeout
+from solver.errors import Cancelled, DeviceFailure, QueueFull, SearchTimeout
+from solver.pool import DevicePool
 from worker_adapter import WorkerFailed
 
 
@@ -48,8 +49,13 @@ class InProcessWorker:
         limit = min(time_limit, self._app.state.settings.timeout_seconds)
         try:
             return (await pool.solve(target, threshold, limit)).work
-        except (SearchTimeout, QueueFull, DeviceFailure) as exc:
+        except (SearchTimeout, QueueFull, DeviceFailure, Cancelled) as exc:
             raise WorkerFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def cancel(self, target: bytes) -> None:
+        pool = self._pool()
+        if pool is not None:
+            pool.cancel(target)
 
     async def ready(self) -> bool:
         return self._pool() is not None
