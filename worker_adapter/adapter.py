@@ -144,14 +144,11 @@ class Adapter:
             self.metrics.messages.labels("malformed").inc()
             return
         context = {"hash": request.hash, "message_id": message.message_id}
-        time_limit = self.settings.worker_timeout_seconds
         deadline = deadline_of(message)
-        if deadline is not None:
-            time_limit = min(time_limit, deadline - time.time())
-            if time_limit <= 0:
-                self.metrics.messages.labels("expired").inc()
-                log.info("request past its deadline dropped", extra=context)
-                return
+        if deadline is not None and deadline <= time.time():
+            self.metrics.messages.labels("expired").inc()
+            log.info("request past its deadline dropped", extra=context)
+            return
         if self.cancelled.covers(request.hash, message.publish_time):
             self._dropped(context)
             return
@@ -160,7 +157,7 @@ class Adapter:
         solving = self._solving.setdefault(request.hash, [])
         solving.append(message.publish_time)
         try:
-            work = await self._solve(request, message.publish_time, time_limit, context)
+            work = await self._solve(request, message.publish_time, deadline, context)
         finally:
             self.metrics.in_flight.dec()
             self.running -= 1
@@ -193,15 +190,23 @@ class Adapter:
             log.info("stopping a cancelled search", extra={"hash": cancel.hash})
             await self.worker.cancel(cancel.target)
 
-    async def _solve(self, request: WorkRequested, published: datetime, time_limit: float,
+    async def _solve(self, request: WorkRequested, published: datetime, deadline: float | None,
                      context: dict[str, str]) -> bytes | None:
-        """The work, or None when a WorkCancelled stopped the search (the request is acked)."""
+        """The work, or None when a WorkCancelled or the deadline stopped the search (the request
+        is acked)."""
+        time_limit = self.settings.worker_timeout_seconds
+        if deadline is not None:
+            time_limit = min(time_limit, deadline - time.time())
         started = time.perf_counter()
         try:
             work = await self.worker.solve(request.target, request.threshold, time_limit)
         except WorkerFailed as exc:
             if self.cancelled.covers(request.hash, published):  # on_cancel stopped it
                 self._dropped(context)
+                return None
+            if deadline is not None and time.time() >= deadline:  # nobody waits for it any more
+                self.metrics.messages.labels("expired").inc()
+                log.info("request reached its deadline while solving; dropped", extra=context)
                 return None
             self.metrics.messages.labels("worker_failed").inc()
             log.warning("worker server failed, request will come back: %s", exc, extra=context)
