@@ -10,7 +10,8 @@ a second on two cores): the rule checks, one store call and at most one publish,
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Request
@@ -26,6 +27,7 @@ from store import Decision, RequestLimit, StoreUnavailable
 from work import check_not_future, format_target, parse_network, parse_target, parse_timestamp, threshold
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: Seconds a client is told to wait when the broker or the store cannot take its request.
 RETRY_AFTER_SECONDS = 5
@@ -54,6 +56,28 @@ def parse_callback_url(value: str) -> str:
     if any(ch.isspace() or ord(ch) < 0x21 for ch in value):
         raise ValueError("callback URL contains spaces or control characters")
     return value
+
+
+def _state_responses(missing: str) -> dict[int | str, dict[str, Any]]:
+    """The error answers of GET and DELETE /works/{hash} (OpenAPI)."""
+    return {
+        400: {"description": "bad hash"},
+        401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
+        404: {"description": missing},
+        503: {"description": "the state store is unavailable; retry after Retry-After"},
+    }
+
+
+async def _ask_store(hash: str, ask: Callable[[bytes], Awaitable[T]]) -> tuple[bytes, T] | JSONResponse:
+    """``ask(target)`` for a valid hash; the 400 or 503 answer otherwise."""
+    try:
+        target = parse_target(hash)
+    except ValueError as exc:
+        return error(400, str(exc))
+    try:
+        return target, await ask(target)
+    except StoreUnavailable as exc:
+        return _unavailable(exc, hash)
 
 
 class WorkRequest(BaseModel):
@@ -161,22 +185,13 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
         response_model=WorkStatus,
         summary="The state of a hash's requests, and its work while cached",
         dependencies=[Depends(guard)],
-        responses={
-            400: {"description": "bad hash"},
-            401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
-            404: {"description": "nothing is known of this hash"},
-            503: {"description": "the state store is unavailable; retry after Retry-After"},
-        },
+        responses=_state_responses("nothing is known of this hash"),
     )
     async def work_status(request: Request, hash: HashPath) -> JSONResponse:
-        try:
-            target = parse_target(hash)
-        except ValueError as exc:
-            return error(400, str(exc))
-        try:
-            body = await request.app.state.lifecycle.status(target)
-        except StoreUnavailable as exc:
-            return _unavailable(exc, hash)
+        asked = await _ask_store(hash, request.app.state.lifecycle.status)
+        if isinstance(asked, JSONResponse):
+            return asked
+        target, body = asked
         if body is None:
             return error(404, f"no request for {format_target(target)} is known")
         return JSONResponse(body)
@@ -186,22 +201,14 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
         response_model=WorkCancelledAnswer,
         summary="Cancel the caller's pending requests for a hash (no callback is sent for them)",
         dependencies=[Depends(guard)],
-        responses={
-            400: {"description": "bad hash"},
-            401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
-            404: {"description": "none of the caller's requests for this hash is pending"},
-            503: {"description": "the state store is unavailable; retry after Retry-After"},
-        },
+        responses=_state_responses("none of the caller's requests for this hash is pending"),
     )
     async def cancel_work(request: Request, hash: HashPath) -> JSONResponse:
-        try:
-            target = parse_target(hash)
-        except ValueError as exc:
-            return error(400, str(exc))
-        try:
-            count = await request.app.state.lifecycle.cancel(target, request.state.api_key)
-        except StoreUnavailable as exc:
-            return _unavailable(exc, hash)
+        api_key = request.state.api_key
+        asked = await _ask_store(hash, lambda target: request.app.state.lifecycle.cancel(target, api_key))
+        if isinstance(asked, JSONResponse):
+            return asked
+        target, count = asked
         if not count:
             return error(404, f"no pending request for {format_target(target)} to cancel")
         return JSONResponse({"hash": format_target(target), "state": "cancelled", "cancelled": count})
