@@ -52,6 +52,11 @@ class InProcessWorker:
         except SolverError as exc:  # timeout, queue full, cancelled, device failure
             raise WorkerFailed(f"{type(exc).__name__}: {exc}") from exc
 
+    async def cancel(self, target: bytes) -> None:
+        pool = self._pool()
+        if pool is not None:
+            pool.cancel(target)
+
     async def ready(self) -> bool:
         return self._pool() is not None
 

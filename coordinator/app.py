@@ -1,7 +1,9 @@
-"""``create_app``: the coordinator's FastAPI app; its lifespan starts and stops result delivery."""
+"""``create_app``: the coordinator's FastAPI app. Its lifespan starts the work-state store, result
+delivery and the deadline sweeper, and stops them in reverse."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,51 +15,82 @@ from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackPolicy, CallbackSender
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
+from coordinator.lifecycle import WorkLifecycle
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.settings import CoordinatorSettings
-from messaging import Broker, create_broker
+from messaging import Broker, WorkCancelled, WorkRequested, create_broker
+from messaging.messages import deadline_attributes
+from store import WorkStore, create_store
+from work import parse_target
 
 log = logging.getLogger(__name__)
+
+#: Seconds between two deadline sweeps.
+SWEEP_SECONDS = 1.0
+#: One delivery's lease (its callbacks, all at once) in callback timeouts: past it another replica
+#: may take the delivery over.
+LEASE_CALLBACK_TIMEOUTS = 3
 
 
 def create_app(
     settings: CoordinatorSettings,
     broker: Broker | None = None,
     sender: CallbackSender | None = None,
+    store: WorkStore | None = None,
 ) -> FastAPI:
     """The coordinator. ``broker`` is shared when given (``atto-work up``) and then started and
     closed by its owner; otherwise one is made from ``settings`` and owned by the app. ``sender``
-    replaces the callback sender made from ``settings`` (tests). The app's metrics are in
+    replaces the callback sender made from ``settings`` (tests); ``store`` the store ``STORE_URL``
+    names (started and closed by the app either way). The app's metrics are in
     ``app.state.metrics``, served by its ``/metrics``."""
     owns_broker = broker is None
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
+    the_store: WorkStore = store if store is not None else create_store(settings)
     policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
     the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret)
     metrics = CoordinatorMetrics()
+
+    async def publish(message: WorkRequested, deadline: float) -> None:
+        await the_broker.publish(settings.pubsub_work_requested_topic, message.to_json(),
+                                 deadline_attributes(deadline))
+
+    async def stop_search(hash: str) -> None:
+        await the_broker.publish(settings.pubsub_work_cancelled_topic,
+                                 WorkCancelled(parse_target(hash)).to_json())
+
+    lifecycle = WorkLifecycle(the_store, publish, stop_search, settings,
+                              lease=LEASE_CALLBACK_TIMEOUTS * settings.callback_timeout_seconds,
+                              metrics=metrics)
+    delivery = ResultDelivery(the_broker, the_sender, lifecycle, settings.pubsub_work_requested_topic,
+                              settings.callback_max_age, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if owns_broker:
             await the_broker.start()
+        await the_store.start()
         await the_broker.declare(settings.pubsub_work_requested_topic)
+        await the_broker.declare(settings.pubsub_work_cancelled_topic)
         await the_broker.declare(
             settings.pubsub_work_generated_topic, settings.pubsub_work_generated_subscription
-        )
-        delivery = ResultDelivery(
-            the_broker, the_sender, settings.pubsub_work_requested_topic, settings.callback_max_age,
-            metrics,
         )
         subscription = await the_broker.subscribe(
             settings.pubsub_work_generated_subscription,
             delivery,
             max_outstanding=settings.pubsub_subscriber_max_outstanding_element_count,
         )
-        log.info("coordinator started", extra={"messaging": settings.backend})
+        sweeper = asyncio.create_task(lifecycle.run_sweeper(SWEEP_SECONDS))
+        log.info("coordinator started",
+                 extra={"messaging": settings.backend, "store": settings.store_url.split(":")[0]})
         try:
             yield
         finally:
+            sweeper.cancel()
+            await asyncio.gather(sweeper, return_exceptions=True)
             await subscription.stop(grace=settings.callback_timeout_seconds)
+            await delivery.close(grace=settings.callback_timeout_seconds)
             await the_sender.close()
+            await the_store.close()
             if owns_broker:
                 await the_broker.close()
 
@@ -69,7 +102,9 @@ def create_app(
     )
     app.state.broker = the_broker
     app.state.sender = the_sender
-    app.state.requested_topic = settings.pubsub_work_requested_topic
+    app.state.store = the_store
+    app.state.lifecycle = lifecycle
+    app.state.delivery = delivery
     app.state.metrics = metrics
     install_error_handlers(app)
     app.add_middleware(RequestLimits)
@@ -77,7 +112,7 @@ def create_app(
     app.include_router(create_router(settings.coordinator_max_clock_skew_seconds, metrics, guard))
 
     async def ready() -> dict[str, object]:
-        return {"broker": await the_broker.ping()}
+        return {"broker": await the_broker.ping(), "store": await the_store.ping()}
 
     add_probes(app, ready, registry=metrics.registry)
     return app

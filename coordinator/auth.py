@@ -8,9 +8,10 @@
 Keys are at least 16 printable ASCII characters without spaces or commas, and cannot start with
 ``@``. Unset or empty: no key is needed (the local default).
 
-With keys set, ``POST /works/{hash}`` needs ``Authorization: Bearer <key>``; otherwise 401 with
-``WWW-Authenticate: Bearer``. ``COORDINATOR_RATE_LIMIT`` (requests per second, unset = no limit)
-applies per key, or per client address when no keys are configured; over it, 429 + ``Retry-After``.
+With keys set, ``POST``, ``GET`` and ``DELETE /works/{hash}`` need ``Authorization: Bearer <key>``;
+otherwise 401 with ``WWW-Authenticate: Bearer``. ``COORDINATOR_RATE_LIMIT`` (requests per second,
+unset = no limit) applies per key, or per client address when no keys are configured; over it, 429 +
+``Retry-After``.
 """
 
 from __future__ import annotations
@@ -51,14 +52,19 @@ def parse_api_keys(value: str | None) -> tuple[str, ...]:
 
 
 class ApiKeyGuard:
-    """The FastAPI dependency of the intake route: bearer key (when configured), then rate limit."""
+    """The FastAPI dependency of the ``/works/{hash}`` routes: bearer key (when configured), then
+    rate limit."""
 
     def __init__(self, keys: tuple[str, ...] = (), rate_limit: float | None = None):
+        self.keys = keys
         self.tokens = BearerTokens(keys, realm="atto-work")
         self.limiter = RateLimiter(rate_limit) if rate_limit else None
 
     def client_id(self, request: Request) -> str:
+        """Also records the matched key as ``request.state.api_key`` (None without keys): the
+        caller who may cancel the requests made with it."""
         index = self.tokens.require(request)  # 401 when keys are set and none matches
+        request.state.api_key = self.keys[index] if index is not None else None
         if index is not None:
             return f"key:{index}"
         return f"addr:{request.client.host if request.client else '?'}"

@@ -1,45 +1,69 @@
-"""Result delivery: one WorkGenerated message in, one callback out.
+"""Result delivery: one WorkGenerated message in, a callback to every request it answers out.
 
 - A malformed message is logged, counted and acked (redelivering it cannot help).
 - The work is checked again against the message's threshold: a wrong work never reaches a client;
   it is logged, counted, and the request is published again as WorkRequested.
-- The callback is POSTed; the message is acked after a 2xx.
-- A failing callback raises, so the broker nacks the message and redelivers it later. The broker's
-  redelivery delay grows with the message's age (``messaging.retry``: about 1 s, doubling, up to
-  minutes), which is the backoff we want, survives a coordinator restart (the result stays in the
-  queue, not in our memory) and does not hold a flow-control slot while waiting, so one client whose
-  receiver is down cannot stall the callbacks of everybody else. Once the result is older than
-  ``CALLBACK_MAX_AGE`` a failure drops it instead, with an error log and a metric.
+- The work lifecycle (``coordinator.lifecycle``) says which pending requests the work answers; each
+  gets its own callback, all at once (one lease covers them). The message is acked when every one
+  is done, and nacked while any failed or another replica still delivers some: the broker
+  redelivers it later and the failed ones are called back again.
+- The broker's redelivery delay grows with the message's age (``messaging.retry``: about 1 s,
+  doubling, up to minutes), which is the backoff we want, survives a coordinator restart (the result
+  stays in the queue, not in our memory) and does not hold a flow-control slot while waiting, so one
+  client whose receiver is down cannot stall the callbacks of everybody else. Once the result is
+  older than ``CALLBACK_MAX_AGE`` a failure drops that callback instead, with an error log and a
+  metric.
 - A callback the address policy refuses is dropped at once (``coordinator.callbacks.errors``).
+- The store unavailable: the exception goes through, the message is nacked and comes back later.
+- A request answered from the cache at intake has no message behind it: its callback is sent once,
+  from a task of its own (``answer_from_cache``); should it fail, the client can read the work with
+  ``GET /works/{hash}``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import enum
 import logging
 import time
 from datetime import UTC, datetime
 
 from coordinator.callbacks import CallbackFailed, CallbackRefused, CallbackSender
+from coordinator.lifecycle import WorkLifecycle
 from coordinator.metrics import CoordinatorMetrics
-from messaging import Broker, Message, WorkGenerated
+from messaging import Broker, Message, Redeliver, WorkGenerated
 from messaging.messages import decode
+from store import Request
 from work import difficulty, format_work
 
 log = logging.getLogger(__name__)
+
+
+class Outcome(enum.Enum):
+    DELIVERED = "delivered"
+    REFUSED = "refused"  # the address policy refused it: never retried
+    DROPPED = "dropped"  # failed past CALLBACK_MAX_AGE
+    RETRIED = "retried"  # failed: called back again when the message comes back
+
+
+class CallbacksPending(Redeliver):
+    """Some callbacks of this result failed, or another replica is still delivering some."""
 
 
 class ResultDelivery:
     """The handler of the coordinator's WorkGenerated subscription."""
 
     def __init__(
-        self, broker: Broker, sender: CallbackSender, requested_topic: str, max_age: float,
-        metrics: CoordinatorMetrics,
+        self, broker: Broker, sender: CallbackSender, lifecycle: WorkLifecycle, requested_topic: str,
+        max_age: float, metrics: CoordinatorMetrics,
     ) -> None:
         self._metrics = metrics
         self._broker = broker
         self._sender = sender
+        self._lifecycle = lifecycle
         self._requested_topic = requested_topic
         self._max_age = max_age
+        self._cached: set[asyncio.Task[None]] = set()
 
     async def __call__(self, message: Message) -> None:
         result = decode(WorkGenerated, message)
@@ -51,22 +75,42 @@ class ResultDelivery:
         if value > result.threshold:
             await self._requeue(result, value, context)
             return
+        found = await self._lifecycle.on_result(result)
+        work = format_work(found.work)
+        age = _age(message)
+        outcomes = await asyncio.gather(*(self._call_back(r, work, age, context) for r in found.requests))
+        done = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o is not Outcome.RETRIED)
+        failed = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o is Outcome.RETRIED)
+        await self._lifecycle.delivered(done)
+        await self._lifecycle.failed(failed)
+        if failed or found.retry_later:
+            raise CallbacksPending(f"{len(failed)} callback(s) failed, another replica delivering: "
+                                   f"{found.retry_later}")
+        if found.requests:
+            self._metrics.result_age_seconds.observe(age)
+
+    async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str]) -> Outcome:
         started = time.perf_counter()
         try:
-            await self._sender.send(result.callback_url, result.hash, format_work(result.work))
+            await self._sender.send(request.callback, request.hash, work)
         except CallbackRefused as exc:
             # The address policy refused it (the answer may have changed since intake): never retried.
-            self._metrics.results.labels("refused").inc()
             log.error("callback refused by the address policy, result dropped: %s", exc, extra=context)
-            return
+            outcome = Outcome.REFUSED
         except CallbackFailed as exc:
             self._metrics.callback_seconds.observe(time.perf_counter() - started)
-            self._give_up_or_retry(message, exc, context)
-            return
-        self._metrics.callback_seconds.observe(time.perf_counter() - started)
-        self._metrics.results.labels("delivered").inc()
-        self._metrics.result_age_seconds.observe(_age(message))
-        log.info("callback delivered", extra=context)
+            if age >= self._max_age:
+                log.error("callback failed for %.0f s, result dropped: %s", age, exc, extra=context)
+                outcome = Outcome.DROPPED
+            else:
+                log.warning("callback failed, will retry: %s", exc, extra=context)
+                outcome = Outcome.RETRIED
+        else:
+            self._metrics.callback_seconds.observe(time.perf_counter() - started)
+            log.info("callback delivered", extra=context)
+            outcome = Outcome.DELIVERED
+        self._metrics.results.labels(outcome.value).inc()
+        return outcome
 
     async def _requeue(self, result: WorkGenerated, value: int, context: dict[str, str]) -> None:
         self._metrics.results.labels("invalid_work").inc()
@@ -75,15 +119,24 @@ class ResultDelivery:
         # If this publish fails it raises: the WorkGenerated is nacked and we come back here later.
         await self._broker.publish(self._requested_topic, result.request().to_json())
 
-    def _give_up_or_retry(self, message: Message, exc: CallbackFailed, context: dict[str, str]) -> None:
-        age = _age(message)
-        if age >= self._max_age:
-            self._metrics.results.labels("dropped").inc()
-            log.error("callback failed for %.0f s, result dropped: %s", age, exc, extra=context)
-            return
-        self._metrics.results.labels("retried").inc()
-        log.warning("callback failed, will retry: %s", exc, extra=context)
-        raise exc
+    def answer_from_cache(self, request: Request, work: bytes | None) -> None:
+        """Call ``request`` back with a cached work now, without holding up its 202."""
+        task = asyncio.create_task(self._answer(request, format_work(work or b"")))
+        self._cached.add(task)
+        task.add_done_callback(self._cached.discard)
+
+    async def _answer(self, request: Request, work: str) -> None:
+        outcome = await self._call_back(request, work, 0.0, {"hash": request.hash})
+        if outcome is Outcome.RETRIED:  # no message to redeliver: GET /works/{hash} has the work
+            log.warning("callback of a cached work failed; the client can GET it",
+                        extra={"hash": request.hash})
+
+    async def close(self, grace: float) -> None:
+        """Let the callbacks of cached works finish within ``grace`` seconds."""
+        if self._cached:
+            await asyncio.wait(list(self._cached), timeout=grace)
+        for task in list(self._cached):
+            task.cancel()
 
 
 def _age(message: Message) -> float:

@@ -1,31 +1,45 @@
-"""``POST /works/{hash}``: validate a request, derive its threshold, publish WorkRequested, answer 202.
+"""``/works/{hash}``: ``POST`` validates a request, derives its threshold and hands it to the work
+lifecycle (which queues a search, joins a pending one or answers from the cache), answers 202;
+``GET`` reads a hash's state; ``DELETE`` cancels the caller's pending requests.
 
-Every check runs before the publish, so a refused request never reaches the queue. This path is
-the coordinator's hot path (intake target: thousands of requests a second on two cores): it does
-the rule checks, one JSON encode and one publish, nothing else.
+Every check runs before the store and the queue are touched, so a refused request is neither
+recorded nor published. ``POST`` is the coordinator's hot path (intake target: thousands of requests
+a second on two cores): the rule checks, one store call and at most one publish, nothing else.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, Field, StrictFloat, StrictInt, StrictStr, field_validator
 
 from common.http import error
 from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackError
 from coordinator.metrics import CoordinatorMetrics
-from messaging import BrokerUnavailable, WorkRequested
-from work import check_not_future, parse_network, parse_target, parse_timestamp, threshold
+from messaging import BrokerUnavailable
+from store import Decision, RequestLimit, StoreUnavailable
+from work import check_not_future, format_target, parse_network, parse_target, parse_timestamp, threshold
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
-#: Seconds a client is told to wait when the broker cannot take its request.
+#: Seconds a client is told to wait when the broker or the store cannot take its request.
 RETRY_AFTER_SECONDS = 5
+#: Seconds a client is told to wait when too many requests already wait for its hash.
+BUSY_HASH_RETRY_AFTER_SECONDS = 1
+HashPath = Annotated[str, Path(description="the block's previous hash or public key, 64 hex")]
+
+
+def _unavailable(exc: Exception, hash: str) -> JSONResponse:
+    log.warning("work state or queue unavailable: %s", exc, extra={"hash": hash})
+    return error(503, "the work queue or its state store is unavailable; retry later",
+                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
 def parse_callback_url(value: str) -> str:
@@ -44,6 +58,28 @@ def parse_callback_url(value: str) -> str:
     return value
 
 
+def _state_responses(missing: str) -> dict[int | str, dict[str, Any]]:
+    """The error answers of GET and DELETE /works/{hash} (OpenAPI)."""
+    return {
+        400: {"description": "bad hash"},
+        401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
+        404: {"description": missing},
+        503: {"description": "the state store is unavailable; retry after Retry-After"},
+    }
+
+
+async def _ask_store(hash: str, ask: Callable[[bytes], Awaitable[T]]) -> tuple[bytes, T] | JSONResponse:
+    """``ask(target)`` for a valid hash; the 400 or 503 answer otherwise."""
+    try:
+        target = parse_target(hash)
+    except ValueError as exc:
+        return error(400, str(exc))
+    try:
+        return target, await ask(target)
+    except StoreUnavailable as exc:
+        return _unavailable(exc, hash)
+
+
 class WorkRequest(BaseModel):
     """The seed's request body."""
 
@@ -55,6 +91,9 @@ class WorkRequest(BaseModel):
     callback: StrictStr = Field(
         description="absolute http(s) URL the work is POSTed to", examples=["http://example.com/callback"]
     )
+    timeout: StrictInt | StrictFloat | None = Field(None, description=(
+        "seconds the request may wait for its work, 1 to WORK_MAX_TIMEOUT_SECONDS; unanswered by "
+        "then it expires (no callback); default WORK_TIMEOUT_SECONDS"), examples=[600])
 
     @field_validator("callback")
     @classmethod
@@ -65,13 +104,31 @@ class WorkRequest(BaseModel):
 class WorkAccepted(BaseModel):
     hash: str = Field(description="the target, 64 upper-case hex characters")
     threshold: int = Field(description="the threshold the work will meet, unsigned 64-bit")
+    state: str = Field(description="queued (a new search), joined (a pending search at least as "
+                                   "strict) or cached (answered from the cache: the callback is on its way)")
+
+
+class WorkStatus(BaseModel):
+    hash: str = Field(description="the target, 64 upper-case hex characters")
+    state: str = Field(description="queued, done, cancelled or expired")
+    threshold: int = Field(description="queued: the pending search's; otherwise the strictest "
+                                       "request's it answered, cancelled or expired")
+    work: str | None = Field(None, description="with state done, while the work is cached")
+
+
+class WorkCancelledAnswer(BaseModel):
+    hash: str
+    state: str = Field(description="cancelled")
+    cancelled: int = Field(description="how many of the caller's pending requests were cancelled")
 
 
 def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
                   guard: ApiKeyGuard | None = None) -> APIRouter:
     router = APIRouter()
-    accepted = metrics.requests.labels("accepted")
+    guard = guard or ApiKeyGuard()
+    accepted_ = metrics.requests.labels("accepted")
     rejected = metrics.requests.labels("rejected")
+    limited = metrics.requests.labels("limited")
     unavailable = metrics.requests.labels("unavailable")
 
     @router.post(
@@ -79,19 +136,21 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
         status_code=202,
         response_model=WorkAccepted,
         summary="Request a work; it is POSTed to the callback URL when found",
-        dependencies=[Depends(guard or ApiKeyGuard())],
+        dependencies=[Depends(guard)],
         responses={
-            400: {"description": "bad hash, network, timestamp, callback (form, or an address "
-                                 "that is not allowed) or JSON; body over 4 KiB"},
+            400: {"description": "bad hash, network, timestamp, timeout, callback (form, or an "
+                                 "address that is not allowed) or JSON; body over 4 KiB"},
             401: {"description": "COORDINATOR_API_KEYS is set and no valid Bearer key was sent"},
             414: {"description": "URL longer than 2,048 characters"},
-            429: {"description": "over COORDINATOR_RATE_LIMIT; retry after Retry-After"},
-            503: {"description": "the queue cannot take the request now; retry after Retry-After"},
+            429: {"description": "over COORDINATOR_RATE_LIMIT, or STORE_MAX_REQUESTS_PER_HASH requests "
+                                 "already wait for this hash; retry after Retry-After"},
+            503: {"description": "the queue or the state store cannot take the request now; retry "
+                                 "after Retry-After"},
         },
     )
     async def request_work(
         request: Request,
-        hash: Annotated[str, Path(description="the block's previous hash or public key, 64 hex")],
+        hash: HashPath,
         body: WorkRequest,
     ) -> JSONResponse:
         try:
@@ -103,16 +162,55 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
         except (ValueError, CallbackError) as exc:  # a refused or unresolvable callback too
             rejected.inc()
             return error(400, str(exc))
-        message = WorkRequested(body.callback, target, limit)
         state = request.app.state
         try:
-            await state.broker.publish(state.requested_topic, message.to_json())
-        except BrokerUnavailable as exc:
+            accepted = await state.lifecycle.submit(target, limit, body.callback, request.state.api_key,
+                                                    body.timeout)
+        except ValueError as exc:  # the timeout is out of range
+            rejected.inc()
+            return error(400, str(exc))
+        except RequestLimit as exc:
+            limited.inc()
+            return error(429, str(exc), headers={"Retry-After": str(BUSY_HASH_RETRY_AFTER_SECONDS)})
+        except (StoreUnavailable, BrokerUnavailable) as exc:
             unavailable.inc()
-            log.warning("queue unavailable: %s", exc, extra={"hash": message.hash})
-            return error(503, "the work queue is unavailable; retry later",
-                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
-        accepted.inc()
-        return JSONResponse({"hash": message.hash, "threshold": limit}, status_code=202)
+            return _unavailable(exc, hash)
+        if accepted.decision is Decision.CACHED:
+            state.delivery.answer_from_cache(accepted.request, accepted.work)
+        accepted_.inc()
+        return JSONResponse(accepted.body(), status_code=202)
+
+    @router.get(
+        "/works/{hash}",
+        response_model=WorkStatus,
+        summary="The state of a hash's requests, and its work while cached",
+        dependencies=[Depends(guard)],
+        responses=_state_responses("nothing is known of this hash"),
+    )
+    async def work_status(request: Request, hash: HashPath) -> JSONResponse:
+        asked = await _ask_store(hash, request.app.state.lifecycle.status)
+        if isinstance(asked, JSONResponse):
+            return asked
+        target, body = asked
+        if body is None:
+            return error(404, f"no request for {format_target(target)} is known")
+        return JSONResponse(body)
+
+    @router.delete(
+        "/works/{hash}",
+        response_model=WorkCancelledAnswer,
+        summary="Cancel the caller's pending requests for a hash (no callback is sent for them)",
+        dependencies=[Depends(guard)],
+        responses=_state_responses("none of the caller's requests for this hash is pending"),
+    )
+    async def cancel_work(request: Request, hash: HashPath) -> JSONResponse:
+        api_key = request.state.api_key
+        asked = await _ask_store(hash, lambda target: request.app.state.lifecycle.cancel(target, api_key))
+        if isinstance(asked, JSONResponse):
+            return asked
+        target, count = asked
+        if not count:
+            return error(404, f"no pending request for {format_target(target)} to cancel")
+        return JSONResponse({"hash": format_target(target), "state": "cancelled", "cancelled": count})
 
     return router

@@ -1,7 +1,7 @@
 """The coordinator's settings: the seed's ``PUBSUB_*`` names plus intake and callback tuning.
 
-It extends ``MessagingSettings`` so that one object read once at start-up says both which broker to
-use and what the coordinator does with it.
+It extends ``MessagingSettings`` and ``StoreSettings`` so that one object read once at start-up says
+which broker and which work-state store to use and what the coordinator does with them.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_va
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
 from messaging import MessagingSettings
-from messaging.topics import GeneratedSubscription, GeneratedTopic, RequestedTopic
+from messaging.topics import CancelledTopic, GeneratedSubscription, GeneratedTopic, RequestedTopic
+from store import StoreSettings
 
 
-class CoordinatorSettings(MessagingSettings):
+class CoordinatorSettings(MessagingSettings, StoreSettings):
     pubsub_work_requested_topic: RequestedTopic
     pubsub_work_generated_subscription: GeneratedSubscription
     pubsub_work_generated_topic: GeneratedTopic
+    pubsub_work_cancelled_topic: CancelledTopic
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(

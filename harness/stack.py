@@ -138,6 +138,7 @@ class Stack:
             "PUBSUB_WORK_REQUESTED_SUBSCRIPTION": f"work-requested-adapter-{suffix}",
             "PUBSUB_WORK_GENERATED_TOPIC": f"work-generated-{suffix}",
             "PUBSUB_WORK_GENERATED_SUBSCRIPTION": f"work-generated-coordinator-{suffix}",
+            "PUBSUB_WORK_CANCELLED_TOPIC": f"work-cancelled-{suffix}",
         }
         solver_port = free_port()
         base = child_env({

@@ -8,7 +8,7 @@ queue names in ``topics``, and what each error means for a message in ``errors``
 from messaging.broker import Broker, Handler, Message, Subscription
 from messaging.errors import BrokerUnavailable, MessageError, Redeliver
 from messaging.factory import create_broker
-from messaging.messages import WorkGenerated, WorkRequested
+from messaging.messages import WorkCancelled, WorkGenerated, WorkRequested
 from messaging.settings import MessagingSettings
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "MessagingSettings",
     "Redeliver",
     "Subscription",
+    "WorkCancelled",
     "WorkGenerated",
     "WorkRequested",
     "create_broker",

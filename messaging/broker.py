@@ -47,8 +47,9 @@ class Broker(Protocol):
     async def declare(self, topic: str, subscription: str | None = None) -> None:
         """Create ``topic`` and, if given, ``subscription`` on it, when they do not exist yet."""
 
-    async def publish(self, topic: str, data: bytes) -> str:
-        """Publish ``data`` and return its message id once the broker has it.
+    async def publish(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
+        """Publish ``data`` (with string ``attributes``, Pub/Sub's message attributes) and return its
+        message id once the broker has it.
 
         Raises ``BrokerUnavailable`` when the broker cannot take the message.
         """
@@ -60,3 +61,20 @@ class Broker(Protocol):
 
     async def ping(self) -> bool:
         """Whether the broker is reachable now (for readiness probes)."""
+
+    async def fanout(self, topic: str, handler: Handler) -> Subscription:
+        """Consume every message published to ``topic`` from now on, through a subscription of this
+        consumer's own (each caller gets every message); stopping it deletes that subscription."""
+
+
+class OwnSubscription:
+    """What ``fanout`` returns: a consumer of a subscription made for it alone, removed once the
+    consumer has stopped."""
+
+    def __init__(self, consumer: Subscription, remove: Callable[[], Awaitable[None]]) -> None:
+        self._consumer = consumer
+        self._remove = remove
+
+    async def stop(self, grace: float = 0.0) -> None:
+        await self._consumer.stop(grace)
+        await self._remove()

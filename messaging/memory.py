@@ -13,7 +13,7 @@ import itertools
 import logging
 from datetime import UTC, datetime
 
-from messaging.broker import Handler, Message
+from messaging.broker import Handler, Message, OwnSubscription
 from messaging.errors import BrokerUnavailable
 from messaging.retry import log_handler_failure, redelivery_delay
 
@@ -128,13 +128,14 @@ class MemoryBroker:
             self._queues[subscription] = _Queue()
             subscribers.append(subscription)
 
-    async def publish(self, topic: str, data: bytes) -> str:
+    async def publish(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
         if self._closed:
             raise BrokerUnavailable("the in-process broker is closed")
         if topic not in self._topics:
             raise BrokerUnavailable(f"topic {topic!r} does not exist")
         message = Message(
-            data=bytes(data), message_id=str(next(self._ids)), publish_time=datetime.now(UTC)
+            data=bytes(data), message_id=str(next(self._ids)), publish_time=datetime.now(UTC),
+            attributes=dict(attributes or {}),
         )
         for name in self._topics[topic]:
             self._queues[name].ready.put_nowait(message)
@@ -151,6 +152,17 @@ class MemoryBroker:
 
     async def ping(self) -> bool:
         return not self._closed
+
+    async def fanout(self, topic: str, handler: Handler) -> OwnSubscription:
+        """A queue of this consumer's own on ``topic``, removed when the consumer stops."""
+        name = f"{topic}-fanout-{next(self._ids)}"
+        await self.declare(topic, name)
+
+        async def remove() -> None:
+            self._topics[topic].remove(name)
+            self._queues.pop(name).cancel_timers()
+
+        return OwnSubscription(await self.subscribe(name, handler), remove)
 
     def backlog(self, subscription: str) -> int:
         """Messages waiting in ``subscription`` (not counting those being handled)."""

@@ -1,8 +1,10 @@
-"""The two queue messages, in the exact JSON of the Kotlin reference (docs/spec.md, Queue messages).
-
-WorkRequested: ``{"callbackUrl", "hash", "threshold"}``; WorkGenerated adds ``"work"``. The threshold is
-written as a bare JSON integer (values above 2^53 occur) and read from a number or a decimal string,
-so our coordinator and adapter can be mixed with the reference ones.
+"""The queue messages. The two of the Kotlin reference keep its exact JSON (docs/spec.md, Queue
+messages): WorkRequested ``{"callbackUrl", "hash", "threshold"}``; WorkGenerated adds ``"work"``. The
+threshold is written as a bare JSON integer (values above 2^53 occur) and read from a number or a
+decimal string, so our coordinator and adapter can be mixed with the reference ones. What the
+reference lacks travels beside its JSON: a request's deadline as the message attribute ``deadline``
+(epoch seconds), which a reference adapter ignores. WorkCancelled ``{"hash"}`` is ours alone, on a
+topic of its own.
 """
 
 from __future__ import annotations
@@ -118,7 +120,45 @@ class WorkGenerated:
             return cls(*_request_fields(body, kind), parse_work(_field(body, "work", kind)))
 
 
-M = TypeVar("M", WorkRequested, WorkGenerated)
+#: Message attribute of a WorkRequested: its deadline, epoch seconds (a decimal string).
+DEADLINE_ATTRIBUTE = "deadline"
+
+
+def deadline_attributes(deadline: float) -> dict[str, str]:
+    return {DEADLINE_ATTRIBUTE: f"{deadline:.3f}"}
+
+
+def deadline_of(message: Message) -> float | None:
+    """The deadline a message carries, or None (a reference coordinator's, or an unreadable one)."""
+    value = message.attributes.get(DEADLINE_ATTRIBUTE)
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class WorkCancelled:
+    """Nobody waits for ``target`` any more: adapters drop its queued requests and stop its search."""
+
+    target: bytes
+
+    @property
+    def hash(self) -> str:
+        return format_target(self.target)
+
+    def to_json(self) -> bytes:
+        return _dump({"hash": self.hash})
+
+    @classmethod
+    def from_json(cls, data: bytes) -> WorkCancelled:
+        kind = "WorkCancelled"
+        body = _load(data, kind)
+        with _rules(kind):
+            return cls(parse_target(_field(body, "hash", kind)))
+
+
+M = TypeVar("M", WorkRequested, WorkGenerated, WorkCancelled)
 log = logging.getLogger(__name__)
 
 
@@ -132,3 +172,4 @@ def decode(kind: type[M], message: Message) -> M | None:
     except MessageError as exc:
         log.error("malformed message dropped: %s", exc, extra={"message_id": message.message_id})
         return None
+

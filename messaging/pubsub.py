@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from typing import Any
 
 import grpc
@@ -27,7 +28,7 @@ from google.pubsub_v1.services.publisher.transports import (
 )
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
-from messaging.broker import Handler
+from messaging.broker import Handler, OwnSubscription
 from messaging.errors import BrokerUnavailable
 from messaging.pubsub_publisher import LoopPublisher
 from messaging.pubsub_subscription import PubSubSubscription
@@ -37,6 +38,10 @@ log = logging.getLogger(__name__)
 
 #: Ack deadline of the subscriptions we create; the library extends leases while a handler runs.
 ACK_DEADLINE_SECONDS = 60
+#: A fan-out subscription nobody consumes is deleted by Pub/Sub after this (its minimum, one day).
+FANOUT_EXPIRY_SECONDS = 86400
+#: A cancel older than this is of no use to an adapter that comes back (the minimum, 10 minutes).
+FANOUT_RETENTION_SECONDS = 600
 #: Errors that mean "the server answered": reachable, even if this call was not allowed.
 _ANSWERED = (gexc.NotFound, gexc.PermissionDenied, gexc.Forbidden, gexc.Unauthenticated)
 _TRANSIENT = (gexc.ServiceUnavailable, gexc.DeadlineExceeded, gexc.InternalServerError, gexc.Aborted,
@@ -152,25 +157,29 @@ class PubSubBroker:
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
             raise BrokerUnavailable(f"cannot create topic {topic_path}: {exc}") from exc
         if subscription is not None:
-            path = self.subscription_path(subscription)
-            try:
-                self.subscriber.create_subscription(
-                    request={"name": path, "topic": topic_path, "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
-                             **fields},
-                    retry=self._retry(), timeout=self.timeout,
-                )
-                done.append(f"created subscription {path} on {topic_path}")
-            except gexc.AlreadyExists:
-                done.append(f"found subscription {path}")
-            except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
-                raise BrokerUnavailable(f"cannot create subscription {path}: {exc}") from exc
+            done.append(self._create_subscription(topic_path, subscription, fields))
         return done
 
-    async def publish(self, topic: str, data: bytes) -> str:
+    def _create_subscription(self, topic_path: str, subscription: str, fields: dict[str, Any]) -> str:
+        path = self.subscription_path(subscription)
+        try:
+            self.subscriber.create_subscription(
+                request={"name": path, "topic": topic_path, "ack_deadline_seconds": ACK_DEADLINE_SECONDS,
+                         **fields},
+                retry=self._retry(), timeout=self.timeout,
+            )
+            return f"created subscription {path} on {topic_path}"
+        except gexc.AlreadyExists:
+            return f"found subscription {path}"
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+            raise BrokerUnavailable(f"cannot create subscription {path}: {exc}") from exc
+
+    async def publish(self, topic: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
         path = self.topic_path(topic)
         try:
             # Give up a little after the retry deadline, should the RPC itself hang.
-            return await asyncio.wait_for(self.loop_publisher.publish(path, bytes(data)), self.timeout + 1.0)
+            return await asyncio.wait_for(self.loop_publisher.publish(path, bytes(data), attributes),
+                                          self.timeout + 1.0)
         except TimeoutError:
             raise BrokerUnavailable(f"publishing to {path}: no answer within {self.timeout:g} s") from None
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
@@ -187,6 +196,27 @@ class PubSubBroker:
             timeout=self.timeout, loop=asyncio.get_running_loop(), on_stopped=self._subscriptions.discard)
         self._subscriptions.add(consumer)
         return consumer
+
+    async def fanout(self, topic: str, handler: Handler) -> OwnSubscription:
+        """A subscription of this consumer's own on ``topic``: a unique name, made now whatever
+        ``create_missing`` says, deleted when the consumer stops; should the process die first,
+        Pub/Sub deletes it after ``FANOUT_EXPIRY_SECONDS`` without a consumer."""
+        if self.create_missing:
+            await self.ensure(topic)
+        name = f"{topic}-{uuid.uuid4().hex[:16]}"
+        fields = {"expiration_policy": {"ttl": {"seconds": FANOUT_EXPIRY_SECONDS}},
+                  "message_retention_duration": {"seconds": FANOUT_RETENTION_SECONDS}}
+        await asyncio.to_thread(self._create_subscription, self.topic_path(topic), name, fields)
+        path = self.subscription_path(name)
+
+        async def remove() -> None:
+            try:
+                await asyncio.to_thread(self.subscriber.delete_subscription, subscription=path,
+                                        timeout=self.timeout)
+            except Exception as exc:  # it expires by itself
+                log.warning("could not delete subscription %s: %s", path, exc)
+
+        return OwnSubscription(await self.subscribe(name, handler), remove)
 
     async def _check_subscription(self, path: str) -> None:
         """Fail now, not in a background thread, when the subscription does not exist."""

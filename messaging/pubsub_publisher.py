@@ -25,20 +25,23 @@ from google.pubsub_v1.services.publisher import PublisherAsyncClient
 MAX_MESSAGES = 1000
 MAX_BYTES = 9_000_000
 
+#: One message waiting to leave: its data, attributes, and its publisher's future.
+_Pending = tuple[bytes, dict[str, str], asyncio.Future[str]]
+
 
 class LoopPublisher:
-    """``await publish(topic_path, data)`` -> message id; see the module docstring."""
+    """``await publish(topic_path, data, attributes)`` -> message id; see the module docstring."""
 
     def __init__(self, client: PublisherAsyncClient, retry: Callable[[], AsyncRetry], timeout: float) -> None:
         self._client = client
         self._retry = retry
         self._timeout = timeout
-        self._pending: dict[str, list[tuple[bytes, asyncio.Future[str]]]] = {}
+        self._pending: dict[str, list[_Pending]] = {}
         self._senders: dict[str, asyncio.Task[None]] = {}
 
-    async def publish(self, topic_path: str, data: bytes) -> str:
+    async def publish(self, topic_path: str, data: bytes, attributes: dict[str, str] | None = None) -> str:
         future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        self._pending.setdefault(topic_path, []).append((data, future))
+        self._pending.setdefault(topic_path, []).append((data, attributes or {}, future))
         if topic_path not in self._senders:
             # A task starts on the next turn of the loop, after the callbacks already queued for this
             # one: every publish they make joins its first batch.
@@ -54,9 +57,9 @@ class LoopPublisher:
         finally:
             del self._senders[topic_path]
 
-    def _take(self, topic_path: str) -> list[tuple[bytes, asyncio.Future[str]]]:
+    def _take(self, topic_path: str) -> list[_Pending]:
         # A publisher that gave up waiting (its timeout) was told it failed: do not send its message.
-        pending = [item for item in self._pending.get(topic_path, []) if not item[1].done()]
+        pending = [item for item in self._pending.get(topic_path, []) if not item[2].done()]
         self._pending[topic_path] = pending
         if not pending:
             self._pending.pop(topic_path, None)
@@ -69,11 +72,12 @@ class LoopPublisher:
         batch, pending[:] = pending[:count], pending[count:]
         return batch
 
-    async def _send(self, topic_path: str, batch: list[tuple[bytes, asyncio.Future[str]]]) -> None:
-        futures = [future for _, future in batch]
+    async def _send(self, topic_path: str, batch: list[_Pending]) -> None:
+        futures = [future for _, _, future in batch]
         try:
             response = await self._client.publish(
-                topic=topic_path, messages=[PubsubMessage(data=data) for data, _ in batch],
+                topic=topic_path,
+                messages=[PubsubMessage(data=data, attributes=attributes) for data, attributes, _ in batch],
                 retry=self._retry(), timeout=self._timeout,
             )
             ids = list(response.message_ids)

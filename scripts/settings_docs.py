@@ -28,15 +28,15 @@ from solver.settings import SolverSettings  # noqa: E402
 from store.settings import StoreSettings  # noqa: E402
 from worker_adapter.settings import AdapterSettings  # noqa: E402
 
-# Table name -> (model, a base whose fields another table already lists, or None).
-TABLES: dict[str, tuple[type[BaseSettings], type[BaseSettings] | None]] = {
-    "messaging": (MessagingSettings, None),
-    "coordinator": (CoordinatorSettings, MessagingSettings),
-    "store": (StoreSettings, None),
-    "adapter": (AdapterSettings, MessagingSettings),
-    "solver": (SolverSettings, None),
-    "proxies": (ProxySettings, None),
-    "pubsub-init": (PubSubInitSettings, None),
+# Table name -> (model, the bases whose fields other tables already list).
+TABLES: dict[str, tuple[type[BaseSettings], tuple[type[BaseSettings], ...]]] = {
+    "messaging": (MessagingSettings, ()),
+    "coordinator": (CoordinatorSettings, (MessagingSettings, StoreSettings)),
+    "store": (StoreSettings, ()),
+    "adapter": (AdapterSettings, (MessagingSettings,)),
+    "solver": (SolverSettings, ()),
+    "proxies": (ProxySettings, ()),
+    "pubsub-init": (PubSubInitSettings, ()),
 }
 
 
@@ -72,8 +72,8 @@ def _cell(text: str) -> str:
 
 def table(name: str) -> str:
     """The markdown table of one service's settings: variable, default, description."""
-    model, base = TABLES[name]
-    inherited = set(base.model_fields) if base else set()
+    model, bases = TABLES[name]
+    inherited = {field for base in bases for field in base.model_fields}
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for field, info in model.model_fields.items():
         if field in inherited:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from harness.emulator import PubSubEmulator
+from harness.redis_server import RedisServer
 from solver.backends import discover
 from solver.backends.base import SearchDevice
 
@@ -29,6 +30,14 @@ def pubsub_emulator() -> Iterator[str]:
     """
     with PubSubEmulator() as emulator:
         yield emulator.host
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer]:
+    """One real redis-server on a loopback port for the session; tests keep apart by a key prefix
+    of their own (``RedisStore(url, prefix=...)``)."""
+    with RedisServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -6,10 +6,15 @@
    for its GPU), learn how many works it runs at once (we hold twice that: the seed's precise load
    control, plus one read-ahead per device), and only then subscribe. Nothing gives up: a broker
    that refuses the subscription is asked again, with the same backoff;
-2. handle one WorkRequested: ask the worker server (a ``WorkerClient``), check the answer with
-   ``work``, publish WorkGenerated, and only then return so the broker acks it. Any failure raises
-   and the broker nacks, so the request comes back later (at-least-once). A malformed message is
-   acked, logged and counted: redelivering it cannot help;
+   Before the requests, it subscribes to WorkCancelled through a subscription of its own (every
+   adapter hears every cancel);
+2. handle one WorkRequested: drop it (ack, counted) when it is past its deadline (the ``deadline``
+   attribute) or a WorkCancelled for its hash came after it was published; otherwise ask the worker
+   server (a ``WorkerClient``) within the deadline, check the answer with ``work``, publish
+   WorkGenerated, and only then return so the broker acks it. Any other failure raises and the
+   broker nacks, so the request comes back later (at-least-once). A malformed message is acked,
+   logged and counted: redelivering it cannot help. A WorkCancelled for a hash being solved tells
+   the worker server to stop that search; the request is then acked as cancelled;
 3. stop (SIGTERM, via the app's lifespan): take no new requests, let the running ones finish within
    the grace period, nack the rest (the subscription does that), close the client.
 """
@@ -20,6 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import TypeVar
 
 from messaging import (
@@ -28,11 +34,13 @@ from messaging import (
     Message,
     Redeliver,
     Subscription,
+    WorkCancelled,
     WorkGenerated,
     WorkRequested,
 )
-from messaging.messages import decode
+from messaging.messages import deadline_of, decode
 from work import difficulty, format_work
+from worker_adapter.cancels import CancelledHashes
 from worker_adapter.metrics import AdapterMetrics
 from worker_adapter.settings import AdapterSettings
 from worker_adapter.worker_client import WorkerClient, WorkerFailed
@@ -62,6 +70,10 @@ class Adapter:
         self.worker = worker
         self.metrics = metrics if metrics is not None else AdapterMetrics()
         self.subscription: Subscription | None = None
+        self.cancel_subscription: Subscription | None = None
+        self.cancelled = CancelledHashes()
+        #: hash -> publish times of the requests for it being solved now
+        self._solving: dict[str, list[datetime]] = {}
         #: Set once the adapter consumes requests (after its worker server said it is ready).
         self.subscribed = asyncio.Event()
         self.max_outstanding = 0
@@ -75,6 +87,7 @@ class Adapter:
         s = self.settings
         await self.broker.declare(s.pubsub_work_requested_topic, s.pubsub_work_requested_subscription)
         await self.broker.declare(s.pubsub_work_generated_topic)
+        await self.broker.declare(s.pubsub_work_cancelled_topic)
         self._starting = asyncio.create_task(self._subscribe_when_worker_ready())
 
     async def _subscribe_when_worker_ready(self) -> None:
@@ -86,6 +99,7 @@ class Adapter:
         self.max_outstanding = (s.pubsub_subscriber_max_outstanding_element_count
                                 or READ_AHEAD * (capacity or 1))
         self.metrics.capacity.set(self.max_outstanding)
+        self.cancel_subscription = await self._retry("the cancel subscription", self._hear_cancels)
         self.subscription = await self._retry("the subscription", self._subscribe)
         self.subscribed.set()
         log.info("adapter started: holding at most %d requests", self.max_outstanding,
@@ -95,6 +109,9 @@ class Adapter:
         if await self.worker.ready():
             return True
         raise WorkerFailed("not ready")
+
+    async def _hear_cancels(self) -> Subscription:
+        return await self.broker.fanout(self.settings.pubsub_work_cancelled_topic, self.on_cancel)
 
     async def _subscribe(self) -> Subscription:
         return await self.broker.subscribe(self.settings.pubsub_work_requested_subscription, self.handle,
@@ -127,13 +144,28 @@ class Adapter:
             self.metrics.messages.labels("malformed").inc()
             return
         context = {"hash": request.hash, "message_id": message.message_id}
+        deadline = deadline_of(message)
+        if deadline is not None and deadline <= time.time():
+            self.metrics.messages.labels("expired").inc()
+            log.info("request past its deadline dropped", extra=context)
+            return
+        if self.cancelled.covers(request.hash, message.publish_time):
+            self._dropped(context)
+            return
         self.metrics.in_flight.inc()
         self.running += 1
+        solving = self._solving.setdefault(request.hash, [])
+        solving.append(message.publish_time)
         try:
-            work = await self._solve(request, context)
+            work = await self._solve(request, message.publish_time, deadline, context)
         finally:
             self.metrics.in_flight.dec()
             self.running -= 1
+            solving.remove(message.publish_time)
+            if not solving:
+                self._solving.pop(request.hash, None)
+        if work is None:
+            return
         try:
             await self.broker.publish(
                 self.settings.pubsub_work_generated_topic, WorkGenerated.answering(request, work).to_json()
@@ -144,12 +176,38 @@ class Adapter:
         self.metrics.messages.labels("solved").inc()
         log.info("work generated", extra={**context, "work": format_work(work)})
 
-    async def _solve(self, request: WorkRequested, context: dict[str, str]) -> bytes:
+    def _dropped(self, context: dict[str, str]) -> None:
+        self.metrics.messages.labels("cancelled").inc()
+        log.info("cancelled request dropped", extra=context)
+
+    async def on_cancel(self, message: Message) -> None:
+        """A WorkCancelled: remember it; stop the search when a request published before it runs."""
+        cancel = decode(WorkCancelled, message)
+        if cancel is None:
+            return
+        self.cancelled.add(cancel.hash, message.publish_time)
+        if any(published <= message.publish_time for published in self._solving.get(cancel.hash, ())):
+            log.info("stopping a cancelled search", extra={"hash": cancel.hash})
+            await self.worker.cancel(cancel.target)
+
+    async def _solve(self, request: WorkRequested, published: datetime, deadline: float | None,
+                     context: dict[str, str]) -> bytes | None:
+        """The work, or None when a WorkCancelled or the deadline stopped the search (the request
+        is acked)."""
+        time_limit = self.settings.worker_timeout_seconds
+        if deadline is not None:
+            time_limit = min(time_limit, deadline - time.time())
         started = time.perf_counter()
         try:
-            work = await self.worker.solve(request.target, request.threshold,
-                                           self.settings.worker_timeout_seconds)
+            work = await self.worker.solve(request.target, request.threshold, time_limit)
         except WorkerFailed as exc:
+            if self.cancelled.covers(request.hash, published):  # on_cancel stopped it
+                self._dropped(context)
+                return None
+            if deadline is not None and time.time() >= deadline:  # nobody waits for it any more
+                self.metrics.messages.labels("expired").inc()
+                log.info("request reached its deadline while solving; dropped", extra=context)
+                return None
             self.metrics.messages.labels("worker_failed").inc()
             log.warning("worker server failed, request will come back: %s", exc, extra=context)
             raise
@@ -170,6 +228,9 @@ class Adapter:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
             self._starting = None
+        if self.cancel_subscription is not None:
+            await self.cancel_subscription.stop()  # deletes its subscription
+            self.cancel_subscription = None
         if self.subscription is not None:
             log.info("adapter stopping: %d requests running, %.0f s grace",
                      self.running, self.settings.adapter_shutdown_grace_seconds)

@@ -10,12 +10,15 @@ caller's limit (``WORKER_TIMEOUT_SECONDS`` for a work), and an answer is read on
 from __future__ import annotations
 
 import json
+import logging
 
 import aiohttp
 
 from work import WorkError, format_target, parse_work
 from worker_adapter.settings import AdapterSettings
 from worker_adapter.worker_client import WorkerFailed, capacity_from_ready
+
+log = logging.getLogger(__name__)
 
 #: A worker server's answers are tens of bytes (``{"work": "..."}``, a ``/ready`` body).
 MAX_ANSWER_BYTES = 4096
@@ -72,6 +75,15 @@ class HttpWorkerClient:
             return parse_work(json.loads(body)["work"])
         except (ValueError, KeyError, TypeError, WorkError) as exc:
             raise WorkerFailed(f"unusable answer {body[:200]!r}: {exc}") from None
+
+    async def cancel(self, target: bytes) -> None:
+        try:
+            status, body = await self._call("DELETE", f"/works/{format_target(target)}", PROBE_SECONDS)
+        except WorkerFailed as exc:
+            log.warning("could not cancel the search on the worker server: %s", exc)
+            return
+        if status not in (200, 404):  # 404: it had already finished
+            log.warning("worker server answered %d %r to a cancel", status, body[:200])
 
     async def _ready_body(self) -> object | None:
         """The ``/ready`` body when the worker server says it is ready, else None. One without a

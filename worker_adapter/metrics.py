@@ -11,8 +11,9 @@ class AdapterMetrics:
         self.registry = r = CollectorRegistry()
         self.messages = Counter(
             "adapter_messages_total",
-            "WorkRequested messages by outcome: solved, malformed (acked), worker_failed, invalid_work, "
-            "publish_failed (the last three nacked)",
+            "WorkRequested messages by outcome: solved, malformed (acked), cancelled (a WorkCancelled "
+            "came for it: dropped or its search stopped, acked), expired (taken past its deadline, "
+            "acked), worker_failed, invalid_work, publish_failed (the last three nacked)",
             ["outcome"], registry=r,
         )
         self.in_flight = Gauge("adapter_in_flight", "Requests being solved now", registry=r)

@@ -6,13 +6,14 @@ from __future__ import annotations
 from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr
 
 from messaging import MessagingSettings
-from messaging.topics import GeneratedTopic, RequestedSubscription, RequestedTopic
+from messaging.topics import CancelledTopic, GeneratedTopic, RequestedSubscription, RequestedTopic
 
 
 class AdapterSettings(MessagingSettings):
     pubsub_work_requested_subscription: RequestedSubscription
     pubsub_work_requested_topic: RequestedTopic
     pubsub_work_generated_topic: GeneratedTopic
+    pubsub_work_cancelled_topic: CancelledTopic
     worker_url: str = Field("http://127.0.0.1:8090", description=(
         "the worker server (`atto-work solver`)"))
     solver_token: SecretStr | None = Field(None, description=(

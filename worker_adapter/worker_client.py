@@ -28,6 +28,10 @@ class WorkerClient(Protocol):
         Raises ``WorkerFailed``; cancelling the caller abandons the search.
         """
 
+    async def cancel(self, target: bytes) -> None:
+        """Stop the worker server's searches for ``target`` (their ``solve`` calls fail); a failure
+        to reach it is logged, not raised."""
+
     async def ready(self) -> bool:
         """Whether the worker server can take works now."""
 

@@ -28,6 +28,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from messaging.topics import (
+    CancelledTopic,
     GeneratedSubscription,
     GeneratedTopic,
     RequestedSubscription,
@@ -48,6 +49,7 @@ class PubSubInitSettings(BaseSettings):
     pubsub_work_requested_subscription: RequestedSubscription
     pubsub_work_generated_topic: GeneratedTopic
     pubsub_work_generated_subscription: GeneratedSubscription
+    pubsub_work_cancelled_topic: CancelledTopic
     pubsub_dead_letter_topic: str = Field(
         "work-dead-letter",
         description="topic receiving the messages delivered `PUBSUB_MAX_DELIVERY_ATTEMPTS` times "
@@ -67,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "pubsub-init",
         help="create the Pub/Sub topics and subscriptions (idempotent)",
         description="Create the work-requested and work-generated topics and their subscriptions "
-        "(never expiring, with a dead-letter topic) in PUBSUB_PROJECT_ID (on the emulator when "
+        "(never expiring, with a dead-letter topic), and the work-cancelled topic (each adapter "
+        "makes its own subscription to it) in PUBSUB_PROJECT_ID (on the emulator when "
         "PUBSUB_EMULATOR_HOST is set). Existing ones are kept and brought to those settings.",
     )
     parser.add_argument(
@@ -131,6 +134,7 @@ async def _ensure_all(broker: PubSubBroker, settings: PubSubInitSettings) -> lis
             updated = await asyncio.to_thread(_bring_to, broker, subscription, fields)
             if updated:
                 done.append(updated)
+    done += await broker.ensure(settings.pubsub_work_cancelled_topic)
     return done
 
 

@@ -44,10 +44,13 @@ ALWAYS_ENV = {
         "PUBSUB_WORK_GENERATED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC",
         "COORDINATOR_MAX_CLOCK_SKEW_SECONDS", "CALLBACK_TIMEOUT_SECONDS", "CALLBACK_MAX_AGE",
         "CALLBACK_RETRY_MIN_SECONDS", "CALLBACK_RETRY_MAX_SECONDS",
-        "COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET"},
+        "COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET", "PUBSUB_WORK_CANCELLED_TOPIC",
+        "STORE_TIMEOUT_SECONDS", "STORE_MAX_REQUESTS_PER_HASH", "WORK_CACHE_SECONDS", "WORK_TIMEOUT_SECONDS",
+        "WORK_MAX_TIMEOUT_SECONDS"},
     "adapter": _MESSAGING | _LOGS | {
         "PUBSUB_WORK_REQUESTED_SUBSCRIPTION", "PUBSUB_WORK_GENERATED_TOPIC", "PUBSUB_WORK_REQUESTED_TOPIC",
-        "WORKER_URL", "WORKER_TIMEOUT_SECONDS", "ADAPTER_SHUTDOWN_GRACE_SECONDS", "SOLVER_TOKEN"},
+        "WORKER_URL", "WORKER_TIMEOUT_SECONDS", "ADAPTER_SHUTDOWN_GRACE_SECONDS", "SOLVER_TOKEN",
+        "PUBSUB_WORK_CANCELLED_TOPIC"},
     "solver": _LOGS | {"SOLVER_BACKEND", "SOLVER_TIMEOUT_SECONDS", "SOLVER_TOKEN",
                        "SOLVER_MAX_CLOCK_SKEW_SECONDS", "SOLVER_MAX_QUEUE"},
 }
@@ -63,7 +66,7 @@ OPTIONAL_ENV = {
 #: The settings modules of each role, read when they exist so that a variable a service learns to
 #: read later cannot be forgotten by the chart and compose.
 SETTINGS_MODULES = {
-    "coordinator": ("messaging.settings", "coordinator.settings", "common.proxies"),
+    "coordinator": ("messaging.settings", "store.settings", "coordinator.settings", "common.proxies"),
     "adapter": ("messaging.settings", "worker_adapter.settings"),
     "solver": ("solver.settings",),
 }

@@ -26,7 +26,7 @@ def services(compose) -> dict[str, dict[str, Any]]:
 
 def test_the_stack_and_the_gpu_profile(services) -> None:
     default = {name for name, s in services.items() if "profiles" not in s}
-    assert default == {"pubsub", "pubsub-init", "coordinator", "worker", "adapter", "callback-log"}
+    assert default == {"pubsub", "pubsub-init", "redis", "coordinator", "worker", "adapter", "callback-log"}
     gpu = {name for name, s in services.items() if "gpu" in s.get("profiles", [])}
     assert gpu == {"worker-gpu", "adapter-gpu"}
 
@@ -49,7 +49,10 @@ def test_startup_order_follows_health_and_completion(services) -> None:
     assert services["pubsub-init"]["command"][1] == "--wait"
     assert services["pubsub-init"]["restart"] == "no"  # one-shot
     init_done = {"condition": "service_completed_successfully"}
-    assert services["coordinator"]["depends_on"] == {"pubsub-init": init_done}
+    assert services["coordinator"]["depends_on"] == {
+        "pubsub-init": init_done, "redis": {"condition": "service_healthy"}}
+    assert services["coordinator"]["environment"]["STORE_URL"] == "redis://redis:6379/0"
+    assert "--appendonly" in services["redis"]["command"]  # pending requests survive a restart
     assert services["adapter"]["depends_on"] == {
         "pubsub-init": init_done, "worker": {"condition": "service_healthy"}}
     assert services["adapter-gpu"]["depends_on"] == {
@@ -73,8 +76,8 @@ def test_roles_commands_ports_and_readiness_checks(services) -> None:
 def test_every_env_var_the_services_read_is_set(services) -> None:
     for name, role in ROLE_OF.items():
         env = services[name]["environment"]
-        # STORE_URL unset: one coordinator keeps its work state in memory (compose runs one).
-        expected = ALWAYS_ENV[role] | (OPTIONAL_ENV[role] - {"SOLVER_DEVICES", "STORE_URL"})
+        # STORE_URL: compose's coordinator keeps its work state in its redis service.
+        expected = ALWAYS_ENV[role] | (OPTIONAL_ENV[role] - {"SOLVER_DEVICES"})
         missing = expected - set(env)
         assert not missing, f"{name} lacks {sorted(missing)}"
         unknown = set(env) - ALWAYS_ENV[role] - OPTIONAL_ENV[role] - {"NVIDIA_DRIVER_CAPABILITIES"}
@@ -100,6 +103,8 @@ def test_pubsub_names_match_between_publishers_and_consumers(services) -> None:
     assert adapter["PUBSUB_WORK_REQUESTED_SUBSCRIPTION"] == init["PUBSUB_WORK_REQUESTED_SUBSCRIPTION"]
     assert adapter["PUBSUB_WORK_GENERATED_TOPIC"] == init["PUBSUB_WORK_GENERATED_TOPIC"] == "work-generated"
     assert coordinator["PUBSUB_WORK_GENERATED_SUBSCRIPTION"] == init["PUBSUB_WORK_GENERATED_SUBSCRIPTION"]
+    cancelled = init["PUBSUB_WORK_CANCELLED_TOPIC"]
+    assert coordinator["PUBSUB_WORK_CANCELLED_TOPIC"] == adapter["PUBSUB_WORK_CANCELLED_TOPIC"] == cancelled
     projects = {services[n]["environment"]["PUBSUB_PROJECT_ID"]
                 for n in ("pubsub-init", "coordinator", "adapter", "adapter-gpu")}
     assert projects == {"${PUBSUB_PROJECT_ID:-atto-work-local}"}

@@ -46,13 +46,15 @@ class Ledger:
     def post(self, coordinator: str, count: int = 1, network: str = "LOCAL",
              within: float = 60.0) -> list[str]:
         """Post ``count`` requests for fresh random hashes; each retried until accepted."""
-        hashes = []
-        with httpx.Client(base_url=coordinator, trust_env=False, timeout=10) as client:
-            for _ in range(count):
-                target = secrets.token_hex(32).upper()
-                self.accepted[target] = self._post_one(client, target, network, within)
-                hashes.append(target)
+        hashes = [secrets.token_hex(32).upper() for _ in range(count)]
+        for target in hashes:
+            self.post_to(coordinator, target, network, within)
         return hashes
+
+    def post_to(self, coordinator: str, target: str, network: str = "LOCAL", within: float = 60.0) -> None:
+        """Post one request for ``target`` (another caller's, when it was posted before)."""
+        with httpx.Client(base_url=coordinator, trust_env=False, timeout=10) as client:
+            self.accepted[target] = self._post_one(client, target, network, within)
 
     def _post_one(self, client: httpx.Client, target: str, network: str, within: float) -> int:
         deadline = time.monotonic() + within

@@ -180,3 +180,70 @@ async def test_subscribe_to_missing_subscription_is_unavailable(broker: Broker) 
 
 async def test_ping(broker: Broker) -> None:
     assert await broker.ping() is True
+
+
+async def test_attributes_travel_with_the_message(broker: Broker, names: tuple[str, str]) -> None:
+    topic, subscription = names
+    got: list[Message] = []
+
+    async def handler(message: Message) -> None:
+        got.append(message)
+
+    await broker.publish(topic, b"with", {"deadline": "1793880000.000"})
+    await broker.publish(topic, b"without")
+    sub = await broker.subscribe(subscription, handler)
+    await until(lambda: len(got) == 2)
+    await sub.stop()
+    by_data = {m.data: m.attributes for m in got}
+    assert by_data == {b"with": {"deadline": "1793880000.000"}, b"without": {}}
+
+
+async def test_fanout_gives_every_consumer_every_message_and_a_stopped_one_none(
+    broker: Broker, names: tuple[str, str]
+) -> None:
+    topic, _ = names
+    seen: list[list[bytes]] = [[], []]
+
+    def collect(index: int):  # noqa: ANN202
+        async def handler(message: Message) -> None:
+            seen[index].append(message.data)
+        return handler
+
+    consumers = [await broker.fanout(topic, collect(i)) for i in range(2)]
+    await broker.publish(topic, b"cancel-1")
+    await until(lambda: all(seen))
+    await consumers[0].stop()
+    await broker.publish(topic, b"cancel-2")
+    await until(lambda: len(seen[1]) == 2)
+    await asyncio.sleep(0.5)
+    await consumers[1].stop()
+    assert seen == [[b"cancel-1"], [b"cancel-1", b"cancel-2"]]
+
+
+@pytest.mark.emulator
+async def test_pubsub_fanout_subscription_expires_unused_and_is_deleted_on_stop(
+    pubsub_emulator: str,
+) -> None:
+    from harness.emulator import PROJECT
+    from messaging.pubsub import FANOUT_EXPIRY_SECONDS, PubSubBroker
+
+    broker = PubSubBroker(MessagingSettings(messaging="pubsub", pubsub_project_id=PROJECT,
+                                            pubsub_emulator_host=pubsub_emulator))
+    await broker.start()
+    topic = f"t-{time.monotonic_ns()}"
+
+    def subscriptions() -> list[str]:
+        return list(broker.publisher.list_topic_subscriptions(topic=broker.topic_path(topic)))
+
+    async def ignore(message: Message) -> None:
+        pass
+
+    try:
+        consumer = await broker.fanout(topic, ignore)
+        [path] = await asyncio.to_thread(subscriptions)
+        made = await asyncio.to_thread(broker.subscriber.get_subscription, subscription=path)
+        assert made.expiration_policy.ttl.total_seconds() == FANOUT_EXPIRY_SECONDS
+        await consumer.stop()
+        assert await asyncio.to_thread(subscriptions) == []
+    finally:
+        await broker.close()

@@ -39,6 +39,7 @@ def names(suffix: str) -> dict[str, str]:
             "PUBSUB_WORK_REQUESTED_SUBSCRIPTION": f"req-sub-{suffix}",
             "PUBSUB_WORK_GENERATED_TOPIC": f"gen-{suffix}",
             "PUBSUB_WORK_GENERATED_SUBSCRIPTION": f"gen-sub-{suffix}",
+            "PUBSUB_WORK_CANCELLED_TOPIC": f"cancel-{suffix}",
             "PUBSUB_DEAD_LETTER_TOPIC": f"dead-{suffix}",
             "PUBSUB_DEAD_LETTER_SUBSCRIPTION": f"dead-sub-{suffix}"}
 
@@ -73,6 +74,7 @@ def test_pubsub_init_twice_is_idempotent(pubsub_emulator: str) -> None:
         f"created subscription {subscription(f'req-sub-{suffix}')} on {topic(f'req-{suffix}')}",
         f"created topic {topic(f'gen-{suffix}')}",
         f"created subscription {subscription(f'gen-sub-{suffix}')} on {topic(f'gen-{suffix}')}",
+        f"created topic {topic(f'cancel-{suffix}')}",
     ]
     second = init(env)
     assert second.returncode == 0, second.stderr
@@ -83,6 +85,7 @@ def test_pubsub_init_twice_is_idempotent(pubsub_emulator: str) -> None:
         f"found subscription {subscription(f'req-sub-{suffix}')}",
         f"found topic {topic(f'gen-{suffix}')}",
         f"found subscription {subscription(f'gen-sub-{suffix}')}",
+        f"found topic {topic(f'cancel-{suffix}')}",
     ]
 
 

@@ -52,6 +52,9 @@ class TinyWorker:
     finished: list[str] = field(default_factory=list)
     #: The client port of each call: how many connections the calls came over.
     ports: set[int] = field(default_factory=set)
+    #: Hashes of the DELETE /works/{hash} calls; a call stops the ``delay`` of that hash's searches.
+    cancelled: list[str] = field(default_factory=list)
+    _stops: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def app(self) -> FastAPI:
         app = FastAPI()
@@ -64,11 +67,25 @@ class TinyWorker:
             if request.client is not None:
                 self.ports.add(request.client.port)
             if self.delay:
-                await asyncio.sleep(self.delay)
+                stop = self._stops.setdefault(hash.upper(), asyncio.Event())
+                try:
+                    await asyncio.wait_for(stop.wait(), self.delay)
+                    return JSONResponse({"error": f"search for {hash.upper()} cancelled"}, status_code=409)
+                except TimeoutError:
+                    pass
             make = invalid_work if self.lying else search
             work = await asyncio.to_thread(make, target, limit)
             self.finished.append(hash)
             return JSONResponse({"work": format_work(work)})
+
+        @app.delete("/works/{hash}")
+        async def cancel(hash: str) -> JSONResponse:
+            self.cancelled.append(hash.upper())
+            stop = self._stops.pop(hash.upper(), None)
+            if stop is None:
+                return JSONResponse({"error": "no search"}, status_code=404)
+            stop.set()
+            return JSONResponse({"hash": hash.upper(), "cancelled": 1})
 
         @app.get("/health")
         async def health() -> dict[str, str]:

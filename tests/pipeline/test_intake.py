@@ -126,7 +126,7 @@ async def test_good_request_is_published_in_reference_form(
     response = await _post(client, HASH.lower(), GOOD)
     assert response.status_code == 202, response.text
     expected = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))
-    assert response.json() == {"hash": HASH, "threshold": expected}
+    assert response.json() == {"hash": HASH, "threshold": expected, "state": "queued"}
     assert broker.backlog(PROBE) == 1
     message = await asyncio.wait_for(broker.pull(PROBE), 5)
     assert json.loads(message.data) == {"callbackUrl": GOOD["callback"], "hash": HASH,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from harness.redis_server import RedisServer
 from store import WorkStore
 from store.memory import MemoryStore
 from store.redis_store import RedisStore
@@ -22,13 +21,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    """One redis-server for the session; tests keep apart by a key prefix of their own."""
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture
