@@ -160,12 +160,17 @@ class OpenCLDevice:
         cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (self._local,))
         return slot_log2
 
-    def _finished(self, count: int, submitted: float, hits: np.ndarray, buffer: cl.Buffer) -> None:
-        """A launch's result was read: give its buffer back and fold its time into the rate
-        (from its start or the previous launch's end, whichever came last: it waited in line)."""
+    def _finished(self, count: int, submitted: float, hits: np.ndarray, buffer: cl.Buffer,
+                  scanned_all: bool) -> None:
+        """A launch's result was read: give its buffer back and, when it scanned all its nonces,
+        fold its time into the rate (from its start or the previous launch's end, whichever came
+        last: it waited in line). A launch with a hit skipped the groups past it: its time says
+        nothing of the rate, and counting it would inflate the rate and so the next launches,
+        which then outlast LAUNCH_SECONDS and delay a cancel by seconds."""
         now = time.perf_counter()
         with self._lock:
-            self._batcher.record(count, now - max(submitted, self._last_done))
+            if scanned_all:
+                self._batcher.record(count, now - max(submitted, self._last_done))
             self._last_done = now
             self._spare.append((hits, buffer))
 
@@ -217,12 +222,14 @@ class PendingSearch:
         device, words, threshold = self._device, self._words, self._threshold
         start, count, slot_log2 = self._start, self._count, self._slot_log2
         self._done.wait()  # releases the GIL
+        hit = False
         try:
             if count <= 0:
                 return None
             slots = (count + (1 << slot_log2) - 1) >> slot_log2
             found = np.flatnonzero(self._hits[:slots] == self._tag)
-            slot = int(found[0]) if found.size else None
+            hit = found.size > 0
+            slot = int(found[0]) if hit else None
             # Narrow a large slot (big GPU batches) with a rescan of that slot alone, in finer
             # slots, until a few nonces are left for the host.
             while slot is not None and slot_log2 > _MIN_SLOT_LOG2:
@@ -231,7 +238,8 @@ class PendingSearch:
                 slot, slot_log2 = device._rescan(words, threshold, start, count, self._hits,
                                                  self._buffer)
         finally:
-            device._finished(self._count, self._submitted, self._hits, self._buffer)
+            device._finished(self._count, self._submitted, self._hits, self._buffer,
+                             scanned_all=not hit)
         if slot is None:
             return None
         first = slot << slot_log2

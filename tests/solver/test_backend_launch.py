@@ -34,3 +34,15 @@ def test_results_read_out_of_order_are_each_launchs_own(device):
     pending = [device.launch(*job) for job in jobs]
     answers = {i: pending[i].result() for i in (2, 0, 1)}
     assert [answers[i] for i in range(3)] == [first_hit(*job) for job in jobs]
+
+
+def test_launches_that_hit_early_do_not_count_in_the_rate(device):
+    """A launch with a hit skips the work-groups past it, so its short time is no measure of the
+    device's rate. Counted, it inflated the rate after a run of easy jobs, so that the launches
+    of the next hard job lasted seconds instead of ``LAUNCH_SECONDS`` (and a cancel waited for them)."""
+    rate = device.rate
+    count = max(int(rate * 0.05), 1 << 16)  # a full-size launch: big enough to be recorded
+    for i in range(10):
+        start = i << 32
+        assert device.launch(bytes(32), MASK64, start, count).result() == start  # every nonce hits
+    assert device.rate == rate
