@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"atto-work request: coordinator answered {response.status_code}: {response.text}",
                   file=sys.stderr)
             return 2 if 400 <= response.status_code < 500 else 1
-        threshold = int(response.json()["threshold"])
-        print(f"accepted: hash {hash_hex}, threshold {threshold}; waiting for the callback on "
-              f"{receiver.url}", file=sys.stderr)
+        accepted = response.json()
+        threshold = int(accepted["threshold"])
+        # state: queued (a new search), joined (a search under way), cached (answered at once)
+        print(f"accepted ({accepted.get('state', 'queued')}): hash {hash_hex}, threshold "
+              f"{threshold}; waiting for the callback on {receiver.url}", file=sys.stderr)
         callbacks = receiver.wait_for(1, args.timeout)
     if not callbacks:
         print(f"atto-work request: no callback within {args.timeout:g} s", file=sys.stderr)
