@@ -1,10 +1,11 @@
 """Rootful podman in a throw-away folder, the stand-in base images, and the project's images.
 
 No container registry is reachable in CI, so every base image is made here: ``localhost/debian:bookworm``
-with debootstrap from the host's Debian mirror, then stand-ins for ``python:3.11-slim-bookworm`` and
-the Google Cloud CLI emulator image (from the host's installed SDK), tagged with the official names and
-used without pulling. Image storage, run state, networks and podman's configuration all live under one
-temporary folder that ``PodmanRoot.remove`` deletes: nothing is left on the machine.
+with debootstrap from the host's Debian mirror, then stand-ins for ``python:3.11-slim-bookworm``, the
+Google Cloud CLI emulator image (from the host's installed SDK) and ``redis:7-bookworm`` (Debian's
+redis-server), tagged with the official names and used without pulling. Image storage, run state,
+networks and podman's configuration all live under one temporary folder that ``PodmanRoot.remove``
+deletes: nothing is left on the machine.
 
 Settings this machine kind needs (``containers.conf``): runc (crun refuses its hybrid cgroup layout),
 cgroupfs and a file event log (no systemd), and default ulimits no higher than the caller's hard limits
@@ -32,6 +33,7 @@ STANDINS = Path(__file__).resolve().parent / "standins"
 DEBIAN_BASE = "localhost/debian:bookworm"
 PYTHON_BASE = "docker.io/library/python:3.11-slim-bookworm"
 EMULATOR_IMAGE = "gcr.io/google.com/cloudsdktool/google-cloud-cli:emulators"
+REDIS_IMAGE = "docker.io/library/redis:7-bookworm"
 CPU_IMAGE = "localhost/atto-work:0.1.0"
 GPU_IMAGE = "localhost/atto-work:0.1.0-gpu"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -139,6 +141,7 @@ class PodmanRoot:
         sdk = subprocess.run(["gcloud", "info", "--format=value(installation.sdk_root)"],
                              capture_output=True, text=True, timeout=120, check=True).stdout.strip()
         self.build(EMULATOR_IMAGE, STANDINS / "emulator.Containerfile", STANDINS, "-v", f"{sdk}:/sdk:ro")
+        self.build(REDIS_IMAGE, STANDINS / "redis.Containerfile", STANDINS)
 
     def build_project_images(self) -> None:
         self.build(CPU_IMAGE, ROOT / "docker" / "Dockerfile", ROOT)

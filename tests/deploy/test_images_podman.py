@@ -136,9 +136,12 @@ def test_each_role_starts_healthy(podman: PodmanRoot) -> None:
             podman.run("run", "-d", "--name", name, "--network", network, "--read-only", *args)
         for name in roles:
             podman.wait_healthy(name, timeout=180)  # the image's HEALTHCHECK: /health
-            ready = podman.run("exec", name, "python", "/usr/local/bin/atto-work-healthcheck", "/ready",
-                               check=False)
-            assert ready.returncode == 0, (name, ready.stderr, podman.logs(name))
+            # Ready comes later: the adapter waits for its worker server before it subscribes.
+            wait_until(lambda name=name: podman.run("exec", name, "python",
+                                                    "/usr/local/bin/atto-work-healthcheck", "/ready",
+                                                    check=False).returncode == 0,
+                       within=180, what=f"{name} ready", details=lambda name=name: podman.logs(name)[-6000:],
+                       interval=1)
     finally:
         podman.run("rm", "-f", "-t", "0", *names, check=False)
         podman.run("network", "rm", "-f", network, check=False)
@@ -174,7 +177,7 @@ def test_compose_stack_end_to_end(podman: PodmanRoot) -> None:
         up = True
         code = podman.run("wait", container("pubsub-init"), timeout=300).stdout.strip()
         assert code == "0", podman.logs(container("pubsub-init"))
-        for service in ("pubsub", "worker", "coordinator", "adapter", "callback-log"):
+        for service in ("pubsub", "redis", "worker", "coordinator", "adapter", "callback-log"):
             podman.wait_healthy(container(service), timeout=240)  # compose's own health checks
         assert http_ok(f"http://127.0.0.1:{port}/ready")
 
