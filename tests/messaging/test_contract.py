@@ -153,7 +153,7 @@ async def test_stop_lets_running_finish_and_returns_the_rest(
     sub = await broker.subscribe(subscription, handler, max_outstanding=10)
     # Usually back within ~1 s; sometimes the emulator loses the early return and they come back when
     # their 10 s lease runs out (see messaging.pubsub_subscription).
-    await until(lambda: set(second) >= {b"long-1", b"long-2", b"queued-1", b"queued-2"}, within=30)
+    await until(lambda: set(second) >= {b"long-1", b"long-2", b"queued-1", b"queued-2"}, within=90)
     await asyncio.sleep(1.0)
     await sub.stop()
     assert set(second) == {b"long-1", b"long-2", b"queued-1", b"queued-2"}  # the acked ones stay acked
