@@ -135,6 +135,27 @@ def test_existing_subscriptions_are_brought_to_the_policy(
     assert updated.dead_letter_policy.max_delivery_attempts == 100
 
 
+def test_a_subscription_a_service_made_on_the_emulator_is_accepted(
+        pubsub_emulator: str, subscriber: pubsub_v1.SubscriberClient) -> None:
+    """Compose starts the services beside pubsub-init, and on the emulator they create what is
+    missing, with Pub/Sub's default expiration. The emulator refuses to update an expiration policy,
+    so pubsub-init leaves it and brings the rest to the policy instead of failing."""
+    suffix = uuid4().hex[:8]
+    env = env_for(pubsub_emulator, **names(suffix))
+    publisher = pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(
+        channel=grpc.insecure_channel(pubsub_emulator), credentials=AnonymousCredentials()))
+    try:
+        publisher.create_topic(name=topic(f"req-{suffix}"))
+    finally:
+        publisher.stop()
+    subscriber.create_subscription(request={"name": subscription(f"req-sub-{suffix}"),
+                                            "topic": topic(f"req-{suffix}")})
+    result = init(env)
+    assert result.returncode == 0, result.stderr
+    updated = subscriber.get_subscription(subscription=subscription(f"req-sub-{suffix}"))
+    assert updated.dead_letter_policy.max_delivery_attempts == 100
+
+
 @pytest.mark.parametrize("attempts", ["4", "101"])
 def test_max_delivery_attempts_out_of_range_is_refused(attempts: str) -> None:
     result = init(env_for("127.0.0.1:1", PUBSUB_MAX_DELIVERY_ATTEMPTS=attempts))
