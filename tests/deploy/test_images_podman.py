@@ -205,7 +205,7 @@ def test_compose_stack_end_to_end(podman: PodmanRoot) -> None:
                           "--format", "{{.Name}} {{.ContainerExitCode}}").stdout.split("\n")
         codes = dict(line.split() for line in died if line.strip())
         assert set(codes) == {container(s) for s in
-                              ("pubsub", "worker", "coordinator", "adapter", "callback-log")}, codes
+                              ("pubsub", "redis", "worker", "coordinator", "adapter", "callback-log")}, codes
         assert all(code != "137" for code in codes.values()), f"killed after 10 s: {codes}"
         left = podman.run("ps", "-a", "--filter", "label=io.podman.compose.project=atto-ci",
                           "--format", "{{.Names}}").stdout.split()
