@@ -110,27 +110,33 @@ def test_subscriptions_never_expire_and_dead_letter(
 
 
 @pytest.mark.emulator
-def test_existing_subscriptions_are_brought_to_the_policy(
-        pubsub_emulator: str, subscriber: pubsub_v1.SubscriberClient) -> None:
-    """A subscription made before (e.g. by hand, 10 s deadline, no dead letters) is updated.
-
-    It is made never-expiring here because the emulator cannot update an expiration policy."""
+def made_before(pubsub_emulator: str, subscriber: pubsub_v1.SubscriberClient,
+                **fields: object) -> tuple[dict[str, str], str]:
+    """The WorkRequested topic and its subscription (with ``fields``) made before pubsub-init runs:
+    the environment for pubsub-init and the subscription's path."""
     suffix = uuid4().hex[:8]
-    env = env_for(pubsub_emulator, **names(suffix))
     publisher = pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(
         channel=grpc.insecure_channel(pubsub_emulator), credentials=AnonymousCredentials()))
     try:
         publisher.create_topic(name=topic(f"req-{suffix}"))
     finally:
         publisher.stop()
-    subscriber.create_subscription(request={"name": subscription(f"req-sub-{suffix}"),
-                                            "topic": topic(f"req-{suffix}"), "ack_deadline_seconds": 10,
-                                            "expiration_policy": {}})
+    path = subscription(f"req-sub-{suffix}")
+    subscriber.create_subscription(request={"name": path, "topic": topic(f"req-{suffix}"), **fields})
+    return env_for(pubsub_emulator, **names(suffix)), path
+
+
+def test_existing_subscriptions_are_brought_to_the_policy(
+        pubsub_emulator: str, subscriber: pubsub_v1.SubscriberClient) -> None:
+    """A subscription made before (e.g. by hand, 10 s deadline, no dead letters) is updated.
+
+    It is made never-expiring here because the emulator cannot update an expiration policy."""
+    env, path = made_before(pubsub_emulator, subscriber, ack_deadline_seconds=10, expiration_policy={})
     result = init(env)
     assert result.returncode == 0, result.stderr
-    assert (f"updated subscription {subscription(f'req-sub-{suffix}')}: "
+    assert (f"updated subscription {path}: "
             "ack_deadline_seconds, dead_letter_policy") in result.stdout.splitlines()
-    updated = subscriber.get_subscription(subscription=subscription(f"req-sub-{suffix}"))
+    updated = subscriber.get_subscription(subscription=path)
     assert updated.ack_deadline_seconds == ACK_DEADLINE_SECONDS
     assert updated.dead_letter_policy.max_delivery_attempts == 100
 
@@ -140,19 +146,10 @@ def test_a_subscription_a_service_made_on_the_emulator_is_accepted(
     """Compose starts the services beside pubsub-init, and on the emulator they create what is
     missing, with Pub/Sub's default expiration. The emulator refuses to update an expiration policy,
     so pubsub-init leaves it and brings the rest to the policy instead of failing."""
-    suffix = uuid4().hex[:8]
-    env = env_for(pubsub_emulator, **names(suffix))
-    publisher = pubsub_v1.PublisherClient(transport=PublisherGrpcTransport(
-        channel=grpc.insecure_channel(pubsub_emulator), credentials=AnonymousCredentials()))
-    try:
-        publisher.create_topic(name=topic(f"req-{suffix}"))
-    finally:
-        publisher.stop()
-    subscriber.create_subscription(request={"name": subscription(f"req-sub-{suffix}"),
-                                            "topic": topic(f"req-{suffix}")})
+    env, path = made_before(pubsub_emulator, subscriber)
     result = init(env)
     assert result.returncode == 0, result.stderr
-    updated = subscriber.get_subscription(subscription=subscription(f"req-sub-{suffix}"))
+    updated = subscriber.get_subscription(subscription=path)
     assert updated.dead_letter_policy.max_delivery_attempts == 100
 
 
