@@ -1,11 +1,10 @@
 """Google Cloud Pub/Sub backend (or its emulator, when ``PUBSUB_EMULATOR_HOST`` is set).
 
 Publishing awaits the Publish RPC on the event loop, batched per loop turn
-(``messaging.pubsub_publisher``); it returns once the server has stored the message. Consuming uses
-streaming pull: the library calls back on its own threads, the callback hands the message to the
-asyncio loop, and the handler runs there. ``FlowControl(max_messages)`` is the outstanding bound: the
-library keeps at most that many messages leased and dispatched until they are acked or released.
-Blocking admin RPCs run in worker threads so the loop never waits on the network.
+(``messaging.pubsub_publisher``); it returns once the server has stored the message. Consuming is a
+streaming pull on the event loop too (``messaging.pubsub_subscription``): flow control, leases,
+acks and reconnecting are done there, with the library's asyncio GAPIC client. Blocking admin RPCs
+(topics and subscriptions) run in worker threads so the loop never waits on the network.
 """
 
 from __future__ import annotations
@@ -26,7 +25,11 @@ from google.pubsub_v1.services.publisher.transports import (
     PublisherGrpcAsyncIOTransport,
     PublisherGrpcTransport,
 )
-from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
+from google.pubsub_v1.services.subscriber import SubscriberAsyncClient
+from google.pubsub_v1.services.subscriber.transports import (
+    SubscriberGrpcAsyncIOTransport,
+    SubscriberGrpcTransport,
+)
 
 from messaging.broker import Handler, OwnSubscription
 from messaging.errors import BrokerUnavailable
@@ -36,8 +39,12 @@ from messaging.settings import MessagingSettings
 
 log = logging.getLogger(__name__)
 
-#: Ack deadline of the subscriptions we create; the library extends leases while a handler runs.
+#: Ack deadline of the subscriptions we create; a consumer's stream asks for shorter leases, extended
+#: while a handler runs (``messaging.pubsub_subscription.LEASE_SECONDS``).
 ACK_DEADLINE_SECONDS = 60
+#: Messages a consumer holds at once when neither the caller nor the settings say (the library's
+#: default).
+DEFAULT_OUTSTANDING = 1000
 #: A fan-out subscription nobody consumes is deleted by Pub/Sub after this (its minimum, one day).
 FANOUT_EXPIRY_SECONDS = 86400
 #: A cancel older than this is of no use to an adapter that comes back (the minimum, 10 minutes).
@@ -71,7 +78,8 @@ class PubSubBroker:
         self.retry_seconds = (settings.messaging_retry_min_seconds, settings.messaging_retry_max_seconds)
         self._publisher: pubsub_v1.PublisherClient | None = None  # admin calls (topics, ping)
         self._loop_publisher: LoopPublisher | None = None  # publish
-        self._subscriber: pubsub_v1.SubscriberClient | None = None
+        self._subscriber: pubsub_v1.SubscriberClient | None = None  # admin calls (subscriptions)
+        self._loop_subscriber: SubscriberAsyncClient | None = None  # consume
         self._subscriptions: set[PubSubSubscription] = set()
 
     # -- names and clients ---------------------------------------------------------------------
@@ -110,6 +118,14 @@ class PubSubBroker:
             self._subscriber = pubsub_v1.SubscriberClient(**self._client_kwargs(SubscriberGrpcTransport))
         return self._subscriber
 
+    @property
+    def loop_subscriber(self) -> SubscriberAsyncClient:
+        """Made on the event loop that consumes, like ``loop_publisher``."""
+        if self._loop_subscriber is None:
+            self._loop_subscriber = SubscriberAsyncClient(
+                **self._client_kwargs(SubscriberGrpcAsyncIOTransport, grpc.aio.insecure_channel))
+        return self._loop_subscriber
+
     def _retry(self) -> Retry:
         return Retry(predicate=_transient, initial=0.1, maximum=1.0, timeout=self.timeout)
 
@@ -119,7 +135,7 @@ class PubSubBroker:
     # -- the Broker protocol -------------------------------------------------------------------
 
     async def start(self) -> None:
-        _ = self.publisher, self.subscriber, self.loop_publisher
+        _ = self.publisher, self.subscriber, self.loop_publisher, self.loop_subscriber
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
@@ -127,8 +143,11 @@ class PubSubBroker:
         publisher, self._publisher = self._publisher, None
         subscriber, self._subscriber = self._subscriber, None
         loop_publisher, self._loop_publisher = self._loop_publisher, None
+        loop_subscriber, self._loop_subscriber = self._loop_subscriber, None
         if loop_publisher is not None:
             await loop_publisher.close()  # sends what is pending, waits for requests in flight
+        if loop_subscriber is not None:
+            await loop_subscriber.transport.close()
         if publisher is not None:
             await asyncio.to_thread(publisher.stop)
         if subscriber is not None:
@@ -188,12 +207,26 @@ class PubSubBroker:
     async def subscribe(
         self, subscription: str, handler: Handler, *, max_outstanding: int | None = None
     ) -> PubSubSubscription:
+        return await self._consume(subscription, handler, max_outstanding)
+
+    async def _consume(self, subscription: str, handler: Handler, max_outstanding: int | None,
+                       fields: dict[str, Any] | None = None) -> PubSubSubscription:
+        """Consume ``subscription``; where the broker creates what is missing, a consumer that finds
+        it gone (a restarted emulator) makes it again on its topic, with ``fields``."""
         path = self.subscription_path(subscription)
-        await self._check_subscription(path)
-        limit = max_outstanding or self.default_outstanding
+        topic = await self._check_subscription(path)
+        recreate = None
+        if self.create_missing and topic:
+            topic_name = topic.rsplit("/", 1)[-1]
+
+            async def recreate() -> list[str]:
+                return await self.ensure(topic_name, subscription, fields)
+
         consumer = PubSubSubscription(
-            self.subscriber, path, handler, max_outstanding=limit, retry_seconds=self.retry_seconds,
-            timeout=self.timeout, loop=asyncio.get_running_loop(), on_stopped=self._subscriptions.discard)
+            self.loop_subscriber, path, handler,
+            max_outstanding=max_outstanding or self.default_outstanding or DEFAULT_OUTSTANDING,
+            retry_seconds=self.retry_seconds, timeout=self.timeout,
+            on_stopped=self._subscriptions.discard, recreate=recreate)
         self._subscriptions.add(consumer)
         return consumer
 
@@ -216,20 +249,22 @@ class PubSubBroker:
             except Exception as exc:  # it expires by itself
                 log.warning("could not delete subscription %s: %s", path, exc)
 
-        return OwnSubscription(await self.subscribe(name, handler), remove)
+        return OwnSubscription(await self._consume(name, handler, None, fields), remove)
 
-    async def _check_subscription(self, path: str) -> None:
-        """Fail now, not in a background thread, when the subscription does not exist."""
+    async def _check_subscription(self, path: str) -> str | None:
+        """Fail now, not in the consumer's stream, when the subscription does not exist; return
+        its topic's path (None when not allowed to look)."""
         try:
-            await asyncio.to_thread(self.subscriber.get_subscription, subscription=path,
-                                    retry=self._retry(), timeout=self.timeout)
+            found = await asyncio.to_thread(self.subscriber.get_subscription, subscription=path,
+                                            retry=self._retry(), timeout=self.timeout)
         except (gexc.PermissionDenied, gexc.Forbidden):
-            pass  # a subscriber role may consume without being allowed to look: let the stream tell
+            return None  # a subscriber role may consume without being allowed to look: let the stream tell
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
             raise BrokerUnavailable(f"subscription {path}: {exc}") from exc
+        return found.topic
 
     async def ping(self) -> bool:
-        """The server answers a cheap call within 2 s, and no subscription's stream has died."""
+        """The server answers a cheap call within 2 s, and no subscription's stream is down."""
         if any(s.failed for s in self._subscriptions):
             return False
 
