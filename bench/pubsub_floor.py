@@ -3,6 +3,7 @@ none of our code, so the pipeline's figures have a peer to be compared with.
 
     python -m bench.pubsub_floor --quick       # seconds; validates the script
     python -m bench.pubsub_floor -n 2000       # fuller figures
+    python -m bench.pubsub_floor --consume     # CPU per message consumed: ours against the library's
 
 For each client setting (``SETUPS``), on a fresh topic and subscription of one emulator:
 - hop latency: one message at a time, ``publish()`` -> the subscriber's callback (p50, p99), sent
@@ -21,6 +22,8 @@ average.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import random
 import threading
 import time
@@ -36,7 +39,10 @@ from google.cloud.pubsub_v1.subscriber.scheduler import ThreadScheduler
 from google.pubsub_v1.services.publisher.transports import PublisherGrpcTransport
 from google.pubsub_v1.services.subscriber.transports import SubscriberGrpcTransport
 
+from bench.rounds import describe, interleave
 from harness.emulator import PROJECT, PubSubEmulator
+from messaging import Message, MessagingSettings
+from messaging.pubsub import PubSubBroker
 
 
 @dataclass
@@ -171,15 +177,152 @@ def run(host: str, count: int, sequential: int, pick: Callable[[Setup], bool] = 
     return table([(s.name, measure(host, s, count, sequential)) for s in SETUPS if pick(s)])
 
 
+# -- consuming: CPU per message, our event-loop consumer against the library's threaded one ----------
+
+#: Outstanding bounds compared: the adapter's (2) and the coordinator's (the library default, 1000).
+CONSUME_OUTSTANDING = (2, 1000)
+
+
+async def _backlog(broker: PubSubBroker, count: int) -> str:
+    """A fresh subscription holding ``count`` messages of 200 bytes; returns its name."""
+    name = f"consume-{uuid.uuid4().hex[:8]}"
+    await broker.ensure(name, name)
+    for start in range(0, count, 500):
+        batch = range(start, min(count, start + 500))
+        await asyncio.gather(*(broker.publish(name, b"x" * 200) for _ in batch))
+    return name
+
+
+async def _drain_ours(broker: PubSubBroker, name: str, count: int, outstanding: int) -> None:
+    """``messaging``'s consumer (``PubSubSubscription``), an empty handler."""
+    done = asyncio.Event()
+    seen = 0
+
+    async def handler(message: Message) -> None:
+        nonlocal seen
+        seen += 1
+        if seen == count:
+            done.set()
+
+    subscription = await broker.subscribe(name, handler, max_outstanding=outstanding)
+    await asyncio.wait_for(done.wait(), 300)
+    await subscription.stop()
+
+
+async def _drain_library(broker: PubSubBroker, name: str, count: int, outstanding: int) -> None:
+    """The library's threaded streaming pull, bridged into the loop as ``messaging`` consumed before
+    this consumer (commit c9fa693): callback -> ``call_soon_threadsafe`` -> a task per message ->
+    ``message.ack()`` once the (empty) handler returned."""
+    loop = asyncio.get_running_loop()
+    done = asyncio.Event()
+    seen = 0
+
+    async def handle(message: pubsub_v1.subscriber.message.Message) -> None:
+        nonlocal seen
+        Message(data=message.data, message_id=message.message_id, publish_time=message.publish_time,
+                attributes=dict(message.attributes))
+        message.ack()
+        seen += 1
+        if seen == count:
+            done.set()
+
+    def receive(message: pubsub_v1.subscriber.message.Message) -> None:
+        loop.call_soon_threadsafe(lambda: loop.create_task(handle(message)))
+
+    flow = pubsub_v1.types.FlowControl(max_duration_per_lease_extension=10, max_messages=outstanding)
+    future = broker.subscriber.subscribe(broker.subscription_path(name), receive, flow_control=flow)
+    await asyncio.wait_for(done.wait(), 300)
+    future.cancel()
+    await asyncio.to_thread(future.result)
+
+
+def consume_round(host: str, count: int, outstanding: int, drain) -> tuple[float, float]:  # noqa: ANN001
+    """One drain of a ``count``-message backlog: (µs of this process's CPU per message, messages/s).
+    Publishing the backlog is not counted; the emulator's CPU is another process's."""
+    import uvloop  # the services' loop (uvicorn[standard])
+
+    async def run() -> tuple[float, float]:
+        broker = PubSubBroker(MessagingSettings(messaging="pubsub", pubsub_project_id=PROJECT,
+                                                pubsub_emulator_host=host))
+        await broker.start()
+        try:
+            name = await _backlog(broker, count)
+            cpu, wall = time.process_time(), time.perf_counter()
+            await drain(broker, name, count, outstanding)
+            cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            await asyncio.to_thread(broker.subscriber.delete_subscription,
+                                    subscription=broker.subscription_path(name))
+            return cpu / count * 1e6, count / wall
+        finally:
+            await broker.close()
+
+    return uvloop.run(run())
+
+
+def _side(host: str, count: int, outstanding: int, drain, rates: list[float]) -> Callable[[], float]:  # noqa: ANN001
+    """One side of an interleaved comparison: messages per CPU second (higher is better, as
+    ``interleave`` wants); each round's messages/s goes to ``rates``."""
+    def measure_once() -> float:
+        micros, per_second = consume_round(host, count, outstanding, drain)
+        rates.append(per_second)
+        return 1e6 / micros
+    return measure_once
+
+
+def consume(host: str, count: int, rounds: int) -> dict:
+    """Interleaved rounds (``bench.rounds``) of ours and the library's, at each outstanding bound."""
+    results = {}
+    for outstanding in CONSUME_OUTSTANDING:
+        rates: dict[str, list[float]] = {"ours": [], "library": []}
+        comparison = interleave(_side(host, count, outstanding, _drain_ours, rates["ours"]),
+                                _side(host, count, outstanding, _drain_library, rates["library"]), rounds)
+        summary = comparison.summary()
+        results[outstanding] = {
+            "cpu_us_per_message": {"ours": [1e6 / r for r in comparison.ours],
+                                   "library": [1e6 / r for r in comparison.peer]},
+            "messages_per_second": rates,
+            "cpu_ratio": describe(summary),
+        }
+    return results
+
+
+def consume_table(results: dict, count: int) -> str:
+    import statistics
+
+    lines = ["| outstanding | µs CPU per message, ours / library (median) | messages/s, ours / library "
+             "(median) | library CPU ÷ ours |", "|---|---|---|---|"]
+    for outstanding, r in results.items():
+        cpu, rate = r["cpu_us_per_message"], r["messages_per_second"]
+        lines.append(f"| {outstanding} | {statistics.median(cpu['ours']):.0f} / "
+                     f"{statistics.median(cpu['library']):.0f} | {statistics.median(rate['ours']):,.0f} / "
+                     f"{statistics.median(rate['library']):,.0f} | {r['cpu_ratio']} |")
+    return "\n".join(lines) + f"\n\n(a backlog of {count} messages per round, empty handler)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small N (validation)")
     parser.add_argument("-n", type=int, default=2000, help="messages per throughput run")
     parser.add_argument("--sequential", type=int, default=100, help="messages per latency run")
     parser.add_argument("--emulator", help="host:port of a running emulator (default: start one)")
+    parser.add_argument("--consume", action="store_true",
+                        help="CPU per message consumed, ours against the library's threaded subscriber")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (--consume)")
+    parser.add_argument("--json", help="write the --consume figures here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.n, args.sequential = 300, 30
+        args.n, args.sequential, args.rounds = 300, 30, 2
+    if args.consume:
+        if args.emulator:
+            results = consume(args.emulator, args.n, args.rounds)
+        else:
+            with PubSubEmulator() as emulator:
+                results = consume(emulator.host, args.n, args.rounds)
+        print(consume_table(results, args.n))
+        if args.json:
+            with open(args.json, "w") as file:
+                json.dump(results, file, indent=2)
+        return 0
     if args.emulator:
         print(run(args.emulator, args.n, args.sequential))
     else:
