@@ -16,7 +16,8 @@ is read and written on the loop, and this class does what the high-level subscri
   Acks and deadline changes of one loop turn leave together, in one request on the stream.
 - a stream that ends or fails is opened again after a growing pause (``BACKOFF_SECONDS``); a
   missing subscription is created again when the broker creates what is missing (the emulator,
-  restarted, has forgotten it). ``failed`` says the stream is down, for readiness.
+  restarted, has forgotten it). ``failed`` says the stream is down (it failed before it was
+  healthy), for readiness.
 - ``stop(grace)``: stop reading, let running handlers finish within ``grace``, then close the
   stream and give the rest back (deadline 1 s, not 0: the emulator ignores 0 for messages of a
   closed stream).
@@ -98,6 +99,7 @@ class PubSubSubscription:
         self._flush_queued = False
         self._requests: asyncio.Queue[StreamingPullRequest | None] | None = None
         self._stopping = False
+        self._up = False  # the current stream delivered or stayed open HEALTHY_SECONDS
         self.failed = False
         self._reader = self._loop.create_task(self._read(), name=f"pull {path}")
         self._leases = self._loop.create_task(self._renew_leases(), name=f"leases {path}")
@@ -105,9 +107,13 @@ class PubSubSubscription:
     # -- the stream ----------------------------------------------------------------------------
 
     async def _read(self) -> None:
-        """Open the stream, and again whenever it ends, until ``stop()`` cancels this task."""
+        """Open the stream, and again whenever it ends, until ``stop()`` cancels this task. A stream
+        that was healthy and ended (Pub/Sub closes streams now and then) is opened again at once and
+        does not count as down; one that failed before it was healthy sets ``failed`` and the next
+        attempt waits longer."""
         backoff = BACKOFF_SECONDS[0]
         while True:
+            self._up = False
             healthy = self._loop.call_later(HEALTHY_SECONDS, self._healthy)
             try:
                 await self._stream()
@@ -120,15 +126,18 @@ class PubSubSubscription:
             finally:
                 healthy.cancel()
                 self._stream_ended()
-            if not self.failed:
+            if self._up:
                 backoff = BACKOFF_SECONDS[0]
+                log.info("streaming pull on %s ended (%s); opening it again", self._path, problem)
+                continue
             self.failed = True
-            log.warning("streaming pull on %s ended (%s); opening it again in %.1f s",
+            log.warning("streaming pull on %s failed (%s); opening it again in %.1f s",
                         self._path, problem, backoff)
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, BACKOFF_SECONDS[1])
 
     def _healthy(self) -> None:
+        self._up = True
         self.failed = False
 
     async def _stream(self) -> None:

@@ -20,7 +20,7 @@ class MessagingSettings(BaseSettings):
         "`host:port` of the Pub/Sub emulator; the services then create missing topics and "
         "subscriptions themselves"))
     pubsub_subscriber_max_outstanding_element_count: PositiveInt | None = Field(None, description=(
-        "flow control: messages a subscriber holds at once; unset: the coordinator holds any number, "
+        "flow control: messages a subscriber holds at once; unset: the coordinator holds up to 1,000, "
         "the adapter twice what its worker server runs at once (one running, one waiting per device, "
         "read from its `/ready`)"))
     pubsub_publish_timeout_seconds: PositiveFloat = Field(10.0, description=(

@@ -155,13 +155,16 @@ async def test_a_failed_stream_is_opened_again_and_pending_acks_follow(monkeypat
     client, subscription = await consumer(handler)
     client.streams[0].responses.put_nowait(response("a"))
     await asyncio.sleep(0.05)
-    client.streams[0].responses.put_nowait(gexc.ServiceUnavailable("gone"))
+    client.streams[0].responses.put_nowait(gexc.ServiceUnavailable("closing"))
     await until(lambda: len(client.streams) == 2)
-    assert subscription.failed
+    assert not subscription.failed  # a healthy stream that ended: opened again, not "down"
+    client.streams[1].responses.put_nowait(gexc.ServiceUnavailable("gone"))
+    await until(lambda: len(client.streams) == 3)
+    assert subscription.failed  # failed before it delivered or stayed up: down
     gate.set()  # "a" finishes while the stream is down, or on the new one: its ack goes on the new one
-    await until(lambda: client.streams[1].acks() == ["a"])
-    client.streams[1].responses.put_nowait(response("b"))
-    await until(lambda: client.streams[1].acks() == ["a", "b"])
+    await until(lambda: client.streams[2].acks() == ["a"])
+    client.streams[2].responses.put_nowait(response("b"))
+    await until(lambda: client.streams[2].acks() == ["a", "b"])
     assert not subscription.failed  # the new stream delivered
     await subscription.stop()
 
