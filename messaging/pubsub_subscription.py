@@ -13,7 +13,8 @@ is read and written on the loop, and this class does what the high-level subscri
   while held. A message stranded by a consumer that vanished comes back within about that long.
 - ack when the handler returns; when it raises, the ack deadline becomes
   ``messaging.retry.redelivery_delay`` (whole seconds, at least 1: 0 would redeliver at once).
-  Acks and deadline changes of one loop turn leave together, in one request on the stream.
+  Acks and deadline changes leave in requests on the stream: those of one loop turn together, and
+  while gRPC writes one request the next ones gather for the following (fewer, fuller writes).
 - a stream that ends or fails is opened again after a growing pause (``BACKOFF_SECONDS``); a
   missing subscription is created again when the broker creates what is missing (the emulator,
   restarted, has forgotten it). ``failed`` says the stream is down (it failed before it was
@@ -96,8 +97,8 @@ class PubSubSubscription:
         # Acks and deadline changes waiting for the end of this loop turn, or for a stream.
         self._acks: list[str] = []
         self._deadlines: dict[int, list[str]] = {}
-        self._flush_queued = False
-        self._requests: asyncio.Queue[StreamingPullRequest | None] | None = None
+        #: Set when some are pending; one per stream, so a dead stream's writer takes none.
+        self._wake: asyncio.Event | None = None
         self._stopping = False
         self._up = False  # the current stream delivered or stayed open HEALTHY_SECONDS
         self.failed = False
@@ -125,7 +126,7 @@ class PubSubSubscription:
                 problem = exc
             finally:
                 healthy.cancel()
-                self._stream_ended()
+                self._wake = None  # what is pending waits for the next stream
             if self._up:
                 backoff = BACKOFF_SECONDS[0]
                 log.info("streaming pull on %s ended (%s); opening it again", self._path, problem)
@@ -141,13 +142,12 @@ class PubSubSubscription:
         self.failed = False
 
     async def _stream(self) -> None:
-        requests: asyncio.Queue[StreamingPullRequest | None] = asyncio.Queue()
         first = StreamingPullRequest(subscription=self._path, stream_ack_deadline_seconds=LEASE_SECONDS,
                                      max_outstanding_messages=self._limit, client_id=self._client_id)
-        call = await self._client.streaming_pull(requests=_requests(first, requests), retry=None,
+        self._wake = wake = asyncio.Event()
+        wake.set()  # what waited for a stream
+        call = await self._client.streaming_pull(requests=self._requests(first, wake), retry=None,
                                                  timeout=None)
-        self._requests = requests
-        self._queue_flush()  # what waited for a stream
         async for response in call:
             self._healthy()
             # The protobuf under the proto-plus wrapper: reading fields through the wrapper was most
@@ -156,15 +156,21 @@ class PubSubSubscription:
                 self._receive(received)
             await self._room.wait()  # read no more while max_outstanding are held
 
-    def _stream_ended(self) -> None:
-        """Keep what the dead stream did not take, for the next one (acks are at-least-once anyway)."""
-        requests, self._requests = self._requests, None
-        while requests is not None and not requests.empty():
-            if (request := requests.get_nowait()) is not None:
-                self._acks.extend(request.ack_ids)
-                for ack_id, seconds in zip(request.modify_deadline_ack_ids, request.modify_deadline_seconds,
-                                           strict=True):
-                    self._deadlines.setdefault(seconds, []).append(ack_id)
+    async def _requests(self, first: StreamingPullRequest,
+                        wake: asyncio.Event) -> AsyncIterator[StreamingPullRequest]:
+        """The stream's requests: the opening one, then, each time gRPC has written the previous one,
+        all acks and deadline changes pending by then (those of one loop turn at least: ``wake`` is
+        set during the turn, this runs after it). A write in flight lets the next ones gather."""
+        yield first
+        while True:
+            await wake.wait()
+            wake.clear()
+            for acks, deadlines in self._take(_IDS_PER_REQUEST):
+                ack_ids = [ack_id for _, ids in deadlines for ack_id in ids]
+                seconds = [s for s, ids in deadlines for _ in ids]
+                # Built as the protobuf and wrapped: proto-plus converts list items one by one.
+                yield StreamingPullRequest.wrap(StreamingPullRequest.pb()(
+                    ack_ids=acks, modify_deadline_ack_ids=ack_ids, modify_deadline_seconds=seconds))
 
     async def _create_again(self) -> None:
         if self._recreate is None:
@@ -209,7 +215,7 @@ class PubSubSubscription:
             self._deadlines.setdefault(seconds, []).append(ack_id)
         else:
             self._acks.append(ack_id)
-        self._queue_flush()
+        self._pending()
         self._held.discard(ack_id)
         if self._stopping:
             return
@@ -223,25 +229,13 @@ class PubSubSubscription:
             await asyncio.sleep(LEASE_SECONDS / 2)
             if self._held:
                 self._deadlines.setdefault(LEASE_SECONDS, []).extend(self._held)
-                self._queue_flush()
+                self._pending()
 
-    # -- acks and deadline changes, batched per loop turn --------------------------------------
+    # -- acks and deadline changes: sent by _requests, batched per loop turn --------------------
 
-    def _queue_flush(self) -> None:
-        if not self._flush_queued:
-            self._flush_queued = True
-            self._loop.call_soon(self._flush)
-
-    def _flush(self) -> None:
-        self._flush_queued = False
-        if self._requests is None:
-            return  # no stream now: they wait for the next one
-        for acks, deadlines in self._take(_IDS_PER_REQUEST):
-            ack_ids = [ack_id for _, ids in deadlines for ack_id in ids]
-            seconds = [s for s, ids in deadlines for _ in ids]
-            # Built as the protobuf and wrapped: proto-plus converts list items one by one.
-            self._requests.put_nowait(StreamingPullRequest.wrap(StreamingPullRequest.pb()(
-                ack_ids=acks, modify_deadline_ack_ids=ack_ids, modify_deadline_seconds=seconds)))
+    def _pending(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
 
     def _take(self, size: int) -> list[tuple[list[str], list[tuple[int, list[str]]]]]:
         """Everything pending, as (acks, [(seconds, ack ids)]) chunks of at most ``size`` ids each."""
@@ -294,11 +288,3 @@ class PubSubSubscription:
         for outcome in await asyncio.gather(*calls, return_exceptions=True):
             if isinstance(outcome, Exception):  # they come back once their ack deadline passes
                 log.warning("could not settle messages on %s: %s", self._path, outcome)
-
-
-async def _requests(first: StreamingPullRequest,
-                    queue: asyncio.Queue[StreamingPullRequest | None]) -> AsyncIterator[StreamingPullRequest]:
-    """The stream's requests: the opening one, then what ``_flush`` queues."""
-    yield first
-    while (request := await queue.get()) is not None:
-        yield request
