@@ -13,6 +13,10 @@ For each client setting (``SETUPS``), on a fresh topic and subscription of one e
 The callback acks at once, on the library's thread. A pipeline request crosses two such hops
 (coordinator -> adapter, adapter -> coordinator). Nothing leaves 127.0.0.1.
 
+``--consume`` measures something else: the CPU per message of ``messaging``'s consumer against the
+library's threaded subscriber it replaced, draining a backlog in interleaved rounds (``bench.rounds``),
+at the adapter's outstanding bound (2) and the coordinator's (1,000).
+
 Why two latencies: the emulator (0.8.x) pushes to each streaming pull from a loop that sleeps 50 ms
 between looks at the backlog, so a message waits 0-50 ms for the next look. Back to back, every
 message is published just after a look and waits the whole 50 ms; at random times it waits 25 ms on
