@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,7 +32,19 @@ class SolverSettings(BaseSettings):
     token: SecretStr | None = Field(None, description=(
         "when set, the work routes need `Authorization: Bearer <token>` (the probes stay open)"))
 
-    @field_validator("devices", "token", mode="before")
+    # The Kotlin reference work-server's name; an alias ignores the `SOLVER_` prefix.
+    atto_work_device: int | None = Field(None, ge=0, le=255, validation_alias="atto_work_device",
+                                         description=(
+        "the Kotlin reference work-server's OpenCL device: an index among the first platform's "
+        "devices, so `SOLVER_DEVICES=0:<index>`; `SOLVER_DEVICES` wins when both are set"))
+
+    @model_validator(mode="after")
+    def _reference_names(self) -> SolverSettings:
+        if self.devices is None and self.atto_work_device is not None:
+            self.devices = f"0:{self.atto_work_device}"
+        return self
+
+    @field_validator("devices", "token", "atto_work_device", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # Compose and Helm pass a variable that is unset in the shell as an empty string.
