@@ -5,10 +5,12 @@ from __future__ import annotations
 import sys
 from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import PositiveInt, ValidationError
 from pydantic_settings import BaseSettings
 
 S = TypeVar("S", bound=BaseSettings)
+#: A duration as the Kotlin reference services' settings give it (Spring's `*-timeout` in ms).
+Milliseconds = PositiveInt
 
 
 def describe(error: ValidationError, model: type[BaseSettings]) -> str:

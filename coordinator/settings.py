@@ -8,16 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import (
-    Field,
-    NonNegativeFloat,
-    PositiveFloat,
-    PositiveInt,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
 
+from common.settings import Milliseconds
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
 from messaging import MessagingSettings
@@ -59,11 +52,11 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
     # The Kotlin reference coordinator's names (Spring's `atto.callback.*`), read when ours is unset.
-    atto_callback_connecttimeout: PositiveInt | None = Field(None, description=(
+    atto_callback_connecttimeout: Milliseconds | None = Field(None, description=(
         "milliseconds; with `ATTO_CALLBACK_READTIMEOUT`, the Kotlin reference's names for "
         "`CALLBACK_TIMEOUT_SECONDS`, which wins when set: it becomes their sum (either one unset "
         "counts as the reference's 1000)"))
-    atto_callback_readtimeout: PositiveInt | None = Field(None, description=(
+    atto_callback_readtimeout: Milliseconds | None = Field(None, description=(
         "milliseconds; see `ATTO_CALLBACK_CONNECTTIMEOUT`"))
     coordinator_rate_limit: PositiveFloat | None = Field(None, description=(
         "requests per second per API key (per client address without keys; per replica), `429` with "

@@ -10,16 +10,9 @@ from __future__ import annotations
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import (
-    Field,
-    NonNegativeFloat,
-    PositiveFloat,
-    PositiveInt,
-    SecretStr,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
 
+from common.settings import Milliseconds
 from messaging import MessagingSettings
 from messaging.topics import CancelledTopic, GeneratedTopic, RequestedSubscription, RequestedTopic
 
@@ -50,10 +43,10 @@ class AdapterSettings(MessagingSettings):
         "the Kotlin reference adapter's worker URL: used as `WORKER_URL` when that is unset, with "
         "`WORKER_PROTOCOL=rpc` (called as given) unless its path ends in `/works` (then `works`, "
         "that segment cut off); `WORKER_PROTOCOL`, when set, wins"))
-    atto_adapter_connecttimeout: PositiveInt | None = Field(None, description=(
+    atto_adapter_connecttimeout: Milliseconds | None = Field(None, description=(
         "milliseconds; the Kotlin reference's name for `WORKER_CONNECT_TIMEOUT_SECONDS`, which wins "
         "when both are set"))
-    atto_adapter_readtimeout: PositiveInt | None = Field(None, description=(
+    atto_adapter_readtimeout: Milliseconds | None = Field(None, description=(
         "milliseconds; the Kotlin reference's name for `WORKER_TIMEOUT_SECONDS`, which wins when "
         "both are set"))
 

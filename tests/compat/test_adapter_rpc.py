@@ -1,6 +1,6 @@
 """The adapter in RPC mode (``WORKER_PROTOCOL=rpc``, what ``ATTO_ADAPTER_URL`` without a ``/works``
 path selects): the Kotlin reference adapter's call to a worker server over real loopback HTTP, its
-errors as worker failures, cancellation through ``work_cancel``."""
+errors as worker failures (cancellation through ``work_cancel``: ``tests/pipeline/test_adapter_cancel``)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,8 @@ import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from harness.polling import until
-from messaging import WorkCancelled
 from tests.pipeline.fakes import TinyWorker, search, serve
-from tests.pipeline.test_adapter import LOCAL_2026, WAIT, adapter_for, request
+from tests.pipeline.test_adapter import LOCAL_2026, adapter_for, request
 from work import difficulty, format_work, parse_target, parse_threshold
 from worker_adapter import AdapterSettings, WorkerFailed
 from worker_adapter.http_worker import HttpWorkerClient
@@ -86,21 +84,6 @@ async def test_rpc_answers_the_client_cannot_use_raise_worker_failed() -> None:
                 await client.solve(bytes(32), LOCAL_2026, 5.0)
         finally:
             await client.close()
-
-
-async def test_a_running_rpc_search_is_stopped_with_work_cancel() -> None:
-    worker = TinyWorker(capacity=1, delay=WAIT)
-    async with serve(worker.app()) as url, adapter_for(url, worker_protocol="rpc") as harness:
-        await harness.send(request(7))
-        await until(lambda: len(worker.calls) == 1)
-        await harness.broker.publish("work-cancelled", WorkCancelled(request(7).target).to_json())
-        await until(lambda: harness.count("cancelled") == 1)
-        assert worker.cancelled == [request(7).hash]
-        assert json.loads(worker.rpc_bodies[-1]) == {"action": "work_cancel", "hash": request(7).hash}
-        await asyncio.sleep(0.5)  # a nacked request would be back within 0.2 s
-        assert worker.calls == [request(7).hash]
-        assert harness.count("worker_failed") == 0
-        assert harness.broker.backlog("adapter-probe") == 0
 
 
 async def test_rpc_mode_still_reads_the_capacity_from_ready_when_served() -> None:

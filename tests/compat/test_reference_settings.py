@@ -25,57 +25,31 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     return monkeypatch
 
 
-def test_adapter_reference_url_without_works_path_is_called_with_the_rpc(clean_env) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", "http://worker.example:8000")
-    clean_env.setenv("ATTO_ADAPTER_CONNECTTIMEOUT", "1500")
-    clean_env.setenv("ATTO_ADAPTER_READTIMEOUT", "60000")
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == ("http://worker.example:8000", "rpc")
-    assert settings.worker_connect_timeout_seconds == 1.5
-    assert settings.worker_timeout_seconds == 60.0
+REFERENCE_ADAPTER = {"ATTO_ADAPTER_URL": "http://reference:8000", "ATTO_ADAPTER_CONNECTTIMEOUT": "1500",
+                     "ATTO_ADAPTER_READTIMEOUT": "60000"}
 
 
-@pytest.mark.parametrize(("url", "base"), [
-    ("http://w:8090/works", "http://w:8090"),
-    ("http://w:8090/solver/works/", "http://w:8090/solver"),
+@pytest.mark.parametrize(("env", "expected"), [
+    # (WORKER_URL, WORKER_PROTOCOL, WORKER_CONNECT_TIMEOUT_SECONDS, WORKER_TIMEOUT_SECONDS)
+    ({}, ("http://127.0.0.1:8090", "works", 5, 300)),
+    ({"ATTO_ADAPTER_URL": " "}, ("http://127.0.0.1:8090", "works", 5, 300)),  # blank, as compose passes
+    (REFERENCE_ADAPTER, ("http://reference:8000", "rpc", 1.5, 60)),  # no /works path: the RPC, as given
+    ({"ATTO_ADAPTER_URL": "http://w:8090/works"}, ("http://w:8090", "works", 5, 300)),
+    ({"ATTO_ADAPTER_URL": "http://w:8090/solver/works/"}, ("http://w:8090/solver", "works", 5, 300)),
+    ({"ATTO_ADAPTER_URL": "http://w:8090/rpc/?x=works"}, ("http://w:8090/rpc/?x=works", "rpc", 5, 300)),
+    # ours win when both are set
+    ({**REFERENCE_ADAPTER, "WORKER_URL": "http://ours:8090", "WORKER_CONNECT_TIMEOUT_SECONDS": "2",
+      "WORKER_TIMEOUT_SECONDS": "7"}, ("http://ours:8090", "works", 2, 7)),
+    ({"ATTO_ADAPTER_URL": "http://reference:8000/works", "WORKER_PROTOCOL": "rpc"},
+     ("http://reference:8000", "rpc", 5, 300)),
 ])
-def test_adapter_reference_url_with_works_path_is_our_api(clean_env, url: str, base: str) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", url)
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == (base, "works")
-
-
-def test_adapter_reference_url_other_paths_stay_as_given(clean_env) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", "http://w:8090/rpc/?x=works")
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == ("http://w:8090/rpc/?x=works", "rpc")
-
-
-def test_adapter_our_names_win_over_the_reference_names(clean_env) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", "http://reference:8000")
-    clean_env.setenv("ATTO_ADAPTER_CONNECTTIMEOUT", "1500")
-    clean_env.setenv("ATTO_ADAPTER_READTIMEOUT", "60000")
-    clean_env.setenv("WORKER_URL", "http://ours:8090")
-    clean_env.setenv("WORKER_CONNECT_TIMEOUT_SECONDS", "2")
-    clean_env.setenv("WORKER_TIMEOUT_SECONDS", "7")
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == ("http://ours:8090", "works")
-    assert settings.worker_connect_timeout_seconds == 2
-    assert settings.worker_timeout_seconds == 7
-
-
-def test_adapter_worker_protocol_wins_over_the_one_the_reference_url_implies(clean_env) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", "http://reference:8000/works")
-    clean_env.setenv("WORKER_PROTOCOL", "rpc")
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == ("http://reference:8000", "rpc")
-
-
-def test_adapter_defaults_without_any_name(clean_env) -> None:  # noqa: ANN001
-    clean_env.setenv("ATTO_ADAPTER_URL", " ")  # blank, as compose passes an unset variable: unset
-    settings = AdapterSettings()
-    assert (settings.worker_url, settings.worker_protocol) == ("http://127.0.0.1:8090", "works")
-    assert (settings.worker_connect_timeout_seconds, settings.worker_timeout_seconds) == (5, 300)
+def test_adapter_reads_the_reference_names_and_ours_win(
+        clean_env, env: dict[str, str], expected: tuple[object, ...]) -> None:  # noqa: ANN001
+    for name, value in env.items():
+        clean_env.setenv(name, value)
+    s = AdapterSettings()
+    assert (s.worker_url, s.worker_protocol, s.worker_connect_timeout_seconds, s.worker_timeout_seconds) \
+        == expected
 
 
 @pytest.mark.parametrize(("connect", "read", "seconds"), [
