@@ -30,16 +30,6 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
         "timeout of one whole callback POST: connect (TLS included), send, answer"))
-    callback_format: Literal["json", "work"] = Field("json", description=(
-        "the callback body: `json`, `{\"hash\", \"work\"}` as `application/json`; `work`, the bare "
-        "16-hex work as `text/plain` (what the Kotlin reference coordinator sends); signed either way"))
-    # The Kotlin reference coordinator's names (Spring's `atto.callback.*`), read when ours is unset.
-    atto_callback_connecttimeout: Milliseconds | None = Field(None, description=(
-        "milliseconds; with `ATTO_CALLBACK_READTIMEOUT`, the Kotlin reference's names for "
-        "`CALLBACK_TIMEOUT_SECONDS`, which wins when set: it becomes their sum (either one unset "
-        "counts as the reference's 1000)"))
-    atto_callback_readtimeout: Milliseconds | None = Field(None, description=(
-        "milliseconds; see `ATTO_CALLBACK_CONNECTTIMEOUT`"))
     callback_max_age: PositiveFloat = Field(3600.0, description=(
         "seconds after which a result whose callback still fails is dropped (error log, "
         "`coordinator_results_total{outcome=\"dropped\"}`)"))
@@ -55,6 +45,16 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "delivery always looks the name up afresh and checks every address again"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
+    callback_format: Literal["json", "work"] = Field("json", description=(
+        "the callback body: `json`, `{\"hash\", \"work\"}` as `application/json`; `work`, the bare "
+        "16-hex work as `text/plain` (what the Kotlin reference coordinator sends); signed either way"))
+    # The Kotlin reference coordinator's names (Spring's `atto.callback.*`), read when ours is unset.
+    atto_callback_connecttimeout: Milliseconds | None = Field(None, description=(
+        "milliseconds; with `ATTO_CALLBACK_READTIMEOUT`, the Kotlin reference's names for "
+        "`CALLBACK_TIMEOUT_SECONDS`, which wins when set: it becomes their sum (either one unset "
+        "counts as the reference's 1000)"))
+    atto_callback_readtimeout: Milliseconds | None = Field(None, description=(
+        "milliseconds; see `ATTO_CALLBACK_CONNECTTIMEOUT`"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
