@@ -207,7 +207,7 @@ def add_route(app: FastAPI, search: Search, cancel: Cancel, dependencies: Sequen
     """``POST /`` on ``app``."""
 
     @app.post("/", response_model=RpcAnswer, responses=errors, tags=["rpc"],
-              dependencies=list(dependencies), response_model_exclude_none=True,
+              dependencies=list(dependencies),
               summary="nano-work-server RPC: work_generate, work_cancel, work_validate",
               description=(
                   "`threshold` (decimal u64): the Atto rule (difficulty <= threshold), answered "
