@@ -149,8 +149,8 @@ class NanoWork(BaseModel):
     hash: str = Field(pattern="^[0-9A-F]{64}$")
 
 
-class Cancelled(BaseModel):
-    model_config = ConfigDict(extra="forbid", title="WorkCancelled")
+class WorkCancelled(BaseModel):
+    model_config = ConfigDict(extra="forbid")
 
 
 class NanoValidation(BaseModel):
@@ -167,7 +167,7 @@ class AttoValidation(BaseModel):
     difficulty: str = Field(pattern="^[0-9]{1,20}$", description="the work's difficulty, decimal")
 
 
-RpcAnswer = WorkResponse | NanoWork | Cancelled | NanoValidation | AttoValidation
+RpcAnswer = WorkResponse | NanoWork | WorkCancelled | NanoValidation | AttoValidation
 
 
 def format_multiplier(value: float) -> str:
@@ -207,8 +207,14 @@ def add_route(app: FastAPI, search: Search, cancel: Cancel, dependencies: Sequen
     """``POST /`` on ``app``."""
 
     @app.post("/", response_model=RpcAnswer, responses=errors, tags=["rpc"],
-              dependencies=list(dependencies), response_model_exclude_none=True,
-              summary="nano-work-server RPC: work_generate, work_cancel, work_validate")
+              dependencies=list(dependencies),
+              summary="nano-work-server RPC: work_generate, work_cancel, work_validate",
+              description=(
+                  "`threshold` (decimal u64): the Atto rule (difficulty <= threshold), answered "
+                  "`{work}`; `action` may be left out. `difficulty` (16 hex) or `multiplier`, or "
+                  "neither (send difficulty fffffff800000000): the Nano rule (difficulty >= it), "
+                  "answered `{work, difficulty, multiplier, hash}`. `work_cancel` answers `{}` and "
+                  "its waiting `work_generate` 409; `work_validate` answers by the rule given."))
     async def rpc(request: Request, body: RpcRequest) -> JSONResponse:
         if isinstance(body, WorkCancel):
             if cancel(body.hash) is None:
