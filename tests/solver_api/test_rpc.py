@@ -2,8 +2,9 @@
 OpenCL device): the Kotlin reference adapter's call and a Nano node's work-peer call byte for byte,
 every action, both rules, cancel, joined retries.
 
-Atto works are checked with ``work.difficulty``, Nano works with ``work.nano`` (both hashlib), and
-``work_validate`` against a vector published by nano-work-server, never against another backend.
+Atto works are checked with ``work.difficulty`` (hashlib), Nano works with ``work.nano`` and with
+nanopy (an independent Nano implementation), and ``work_validate`` against a vector published by
+nano-work-server; never against another backend.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from harness.server import ServerThread
 from solver.api import create_app
 from solver.rpc import format_multiplier
 from solver.settings import SolverSettings
+from tests.test_work_nano import nanopy_difficulty, nanopy_valid
 from work import difficulty, nano, parse_work
 
 from .test_server import LOCAL, UNBOUNDED, ZERO, assert_work, target
@@ -58,6 +60,8 @@ def assert_nano_work(body: dict, hash_hex: str, minimum: int) -> None:
     assert body["work"] == f"{work:016x}"  # lower case, big-endian
     found = nano.difficulty(work, bytes.fromhex(hash_hex))
     assert found >= minimum and nano.is_valid(work, bytes.fromhex(hash_hex), minimum)
+    assert nanopy_valid(work, bytes.fromhex(hash_hex), minimum)
+    assert nanopy_difficulty(work, bytes.fromhex(hash_hex)) == found
     assert body["difficulty"] == f"{found:016x}"
     assert float(body["multiplier"]) == pytest.approx(2**35 / (2**64 - found))
     assert body["hash"] == hash_hex.upper()
