@@ -27,6 +27,7 @@ class Callback:
     body: dict[str, object]
     headers: dict[str, str]
     received_at: float  # time.perf_counter()
+    raw: bytes = b""  # the body as sent: what a signature covers; a bare work (`CALLBACK_FORMAT=work`)
 
 
 class _Server(ThreadingHTTPServer):
@@ -133,7 +134,7 @@ class CallbackReceiver:
                 body = json.loads(raw)
             except ValueError:
                 body = {"unparsable": raw.decode("utf-8", "replace")}
-            callback = Callback(path, body, headers, time.perf_counter())
+            callback = Callback(path, body, headers, time.perf_counter(), raw)
             self.callbacks.append(callback)
             key = body.get("hash") if isinstance(body, dict) else None
             if isinstance(key, str):

@@ -47,7 +47,8 @@ def create_app(
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
     the_store: WorkStore = store if store is not None else create_store(settings)
     policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
-    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret)
+    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret,
+                                          format=settings.callback_format)
     metrics = CoordinatorMetrics()
 
     async def publish(message: WorkRequested, deadline: float) -> None:

@@ -6,13 +6,19 @@ which broker and which work-state store to use and what the coordinator does wit
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator
+from typing import Literal
 
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
+
+from common.settings import Milliseconds
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
 from messaging import MessagingSettings
 from messaging.topics import CancelledTopic, GeneratedSubscription, GeneratedTopic, RequestedTopic
 from store import StoreSettings
+
+#: The Kotlin reference coordinator's default connect and read timeouts of a callback (ms).
+REFERENCE_CALLBACK_TIMEOUT_MS = 1000
 
 
 class CoordinatorSettings(MessagingSettings, StoreSettings):
@@ -39,12 +45,31 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "delivery always looks the name up afresh and checks every address again"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
+    callback_format: Literal["json", "work"] = Field("json", description=(
+        "the callback body: `json`, `{\"hash\", \"work\"}` as `application/json`; `work`, the bare "
+        "16-hex work as `text/plain` (what the Kotlin reference coordinator sends); signed either way"))
+    # The Kotlin reference coordinator's names (Spring's `atto.callback.*`), read when ours is unset.
+    atto_callback_connecttimeout: Milliseconds | None = Field(None, description=(
+        "milliseconds; with `ATTO_CALLBACK_READTIMEOUT`, the Kotlin reference's names for "
+        "`CALLBACK_TIMEOUT_SECONDS`, which wins when set: it becomes their sum (either one unset "
+        "counts as the reference's 1000)"))
+    atto_callback_readtimeout: Milliseconds | None = Field(None, description=(
+        "milliseconds; see `ATTO_CALLBACK_CONNECTTIMEOUT`"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
     coordinator_rate_limit: PositiveFloat | None = Field(None, description=(
         "requests per second per API key (per client address without keys; per replica), `429` with "
         "`Retry-After` beyond; unset: no limit"))
+
+    @model_validator(mode="after")
+    def _reference_names(self) -> CoordinatorSettings:
+        connect, read = self.atto_callback_connecttimeout, self.atto_callback_readtimeout
+        if (connect or read) and "callback_timeout_seconds" not in self.model_fields_set:
+            # Ours bounds the whole exchange; the reference's connect-then-read fits in their sum.
+            default = REFERENCE_CALLBACK_TIMEOUT_MS
+            self.callback_timeout_seconds = ((connect or default) + (read or default)) / 1000
+        return self
 
     @field_validator("callback_allowed_networks")
     @classmethod

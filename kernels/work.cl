@@ -86,6 +86,11 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
 
 // Scan nonces start + gid for gid < count (mod 2^64: ulong addition wraps).
 //
+// A nonce hits when (difficulty ^ mask) <= bound: one comparison for both rules. Atto (valid when
+// difficulty <= threshold) passes mask 0 and bound = threshold; Nano (valid when difficulty >=
+// threshold) passes mask ~0 and bound = ~threshold, since d >= t exactly when ~d <= ~t. A uniform
+// xor costs one instruction a hash, next to the thousands of the compression (bench/hashrate.py compares the rules).
+//
 // hits[gid >> shift] receives this launch's tag when that nonce is the lowest hit of its
 // work-group. The host passes a new tag each launch and reads only slots carrying it, so the
 // buffer never needs clearing; it takes the first such slot (the launch's lowest hit lies in it:
@@ -116,16 +121,16 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
 #endif
 INLINE_HASH void hash_nonce(__local const uint *restrict skip, __local uchar *restrict hit,
                             uint lid, ulong gid, ulong start, ulong t0, ulong t1, ulong t2,
-                            ulong t3, ulong threshold, ulong count)
+                            ulong t3, ulong bound, ulong mask, ulong count)
 {
     if (!*skip) {
-        hit[lid] = work_difficulty(start + gid, t0, t1, t2, t3) <= threshold && gid < count;
+        hit[lid] = (work_difficulty(start + gid, t0, t1, t2, t3) ^ mask) <= bound && gid < count;
     }
 }
 
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1)))
-void search(ulong start, ulong t0, ulong t1, ulong t2, ulong t3, ulong threshold, ulong count,
-            uint shift, uint tag, __global uint *hits, __global uint *first)
+void search(ulong start, ulong t0, ulong t1, ulong t2, ulong t3, ulong bound, ulong mask,
+            ulong count, uint shift, uint tag, __global uint *hits, __global uint *first)
 {
     __local uint skip;
     __local uchar hit[GROUP_SIZE];
@@ -136,7 +141,7 @@ void search(ulong start, ulong t0, ulong t1, ulong t2, ulong t3, ulong threshold
         skip = atomic_or(first, 0u) > mark;  // a lower group of this launch hit
     }
     barrier(CLK_LOCAL_MEM_FENCE);
-    hash_nonce(&skip, hit, lid, gid, start, t0, t1, t2, t3, threshold, count);
+    hash_nonce(&skip, hit, lid, gid, start, t0, t1, t2, t3, bound, mask, count);
     barrier(CLK_LOCAL_MEM_FENCE);
     if (lid == 0 && !skip) {
         for (uint i = 0; i < GROUP_SIZE; i++) {

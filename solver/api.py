@@ -2,12 +2,17 @@
 
 - ``POST /works/{hash}`` with ``{"threshold": "<decimal u64>"}``: the seed's worker-server contract;
 - ``POST /works`` with ``{"network", "timestamp", "target"}``: the Atto work-server contract, so Atto
-  wallets can use this server as their remote worker.
+  wallets can use this server as their remote worker;
+- ``POST /`` the nano-work-server RPC (``solver.rpc``): the Kotlin reference adapter's call and
+  Nano's work peers.
 
-Both answer ``200 {"work": "<16 HEX>"}``. Requests wait in line while every device is busy; a client
-that hangs up cancels its search; a search past ``SOLVER_TIMEOUT_SECONDS`` answers 504.
-``DELETE /works/{hash}`` stops every queued or running search for the hash: their requests answer
-409, the device is free within one launch. Errors and their statuses: ``solver.errors``. Devices
+The first two answer ``200 {"work": "<16 HEX>"}``. A request for a search already running (same
+hash, rule and threshold) joins it (``solver.searches``). Every route refuses, with 400, a threshold
+needing more than ``SOLVER_MAX_EXPECTED_HASHES`` hashes on average. Requests wait in line while every
+device is busy; a client that hangs up leaves its search (stopped when nobody else waits for it); a
+search past ``SOLVER_TIMEOUT_SECONDS`` answers 504. ``DELETE /works/{hash}`` (and the RPC's
+``work_cancel``) stops every queued or running search for the hash: their requests answer 409, the
+device is free within one launch. Errors and their statuses: ``solver.errors``. Devices
 are discovered and their kernels built once, at start-up, so no request pays for a build.
 """
 
@@ -17,72 +22,27 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Path, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from common.bearer import BearerTokens, token_dependency
 from common.http import RequestLimits, add_probes, error, install_error_handlers
+from solver import rpc
 from solver.backends.base import SearchDevice
 from solver.errors import Cancelled, DeviceFailure, QueueFull, SearchTimeout
+from solver.jobs import Rule, Solution
 from solver.metrics import SolverMetrics
 from solver.pool import DevicePool
+from solver.schemas import HashPath, NetworkName, Target, Threshold, Timestamp, WorkResponse, error_doc
+from solver.searches import SharedSearches
 from solver.settings import SolverSettings
-from work import (
-    MAX_THRESHOLD,
-    Network,
-    check_not_future,
-    format_target,
-    format_work,
-    parse_network,
-    parse_target,
-    parse_threshold,
-    parse_timestamp,
-    threshold,
-)
+from work import check_not_future, expected_hashes, format_target, format_work, nano, parse_target, threshold
 
 log = logging.getLogger(__name__)
-
-_HEX64 = "^[0-9A-Fa-f]{64}$"
-_EPOCH_2024_MS = 1704067200000  # work rules start at 2024-01-01T00:00:00Z
-
-
-
-def _decimal_u64_pattern() -> str:
-    """A regex for what ``parse_threshold`` takes as a string: up to 20 digits, value 1..2^64-1.
-
-    Only for the OpenAPI document (so schema-driven clients and fuzzers know the exact range);
-    the parsing itself stays in ``work``.
-    """
-    top = str(MAX_THRESHOLD)  # 20 digits
-    shorter = [f"0{{0,{20 - n}}}[1-9][0-9]{{{n - 1}}}" for n in range(1, 20)]
-    # 20 significant digits: below the maximum at the first digit that differs, or equal to it.
-    longest = [f"{top[:i]}[0-{int(top[i]) - 1}][0-9]{{{19 - i}}}" for i in range(20) if top[i] != "0"]
-    return "^(?:" + "|".join([*shorter, *longest, top]) + ")$"
-
-
-Threshold = Annotated[int, BeforeValidator(parse_threshold), WithJsonSchema({
-    "anyOf": [{"type": "string", "pattern": _decimal_u64_pattern()},
-              {"type": "integer", "minimum": 1, "maximum": MAX_THRESHOLD}],
-    "description": "largest acceptable difficulty, a decimal u64 (1..2^64-1) as a string or a number",
-})]
-Target = Annotated[bytes, BeforeValidator(parse_target), WithJsonSchema({
-    "type": "string", "pattern": _HEX64, "description": "the block's previous hash or public key",
-})]
-HashPath = Annotated[str, Path(description="target: 64 hex characters",
-                               json_schema_extra={"pattern": _HEX64})]
-NetworkName = Annotated[Network, BeforeValidator(parse_network), WithJsonSchema({
-    "type": "string", "enum": list(Network.__members__),
-})]
-Timestamp = Annotated[datetime, BeforeValidator(parse_timestamp), WithJsonSchema({
-    "anyOf": [{"type": "integer", "minimum": _EPOCH_2024_MS, "description": "epoch milliseconds"},
-              {"type": "string", "format": "date-time", "description": "ISO-8601 with a zone"}],
-    "description": "block timestamp, from 2024 on, at most the allowed clock skew ahead",
-})]
 
 
 class ThresholdRequest(BaseModel):
@@ -98,32 +58,20 @@ class WorkServerRequest(BaseModel):
     target: Target
 
 
-class WorkResponse(BaseModel):
-    work: str = Field(pattern="^[0-9A-F]{16}$", examples=["2D7E000000000000"],
-                      description="8 bytes, upper-case hex, meeting the threshold")
-
-
 class CancelResponse(BaseModel):
     hash: str = Field(pattern="^[0-9A-F]{64}$", description="the target, upper-case hex")
     cancelled: int = Field(ge=1, description="searches stopped (queued or running)")
 
 
-class ErrorResponse(BaseModel):
-    error: str = Field(description="what is wrong")
-
-
-def _doc(description: str) -> dict[str, Any]:
-    return {"model": ErrorResponse, "description": description}
-
-
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    400: _doc("Bad input: hash, threshold, network, timestamp or JSON; body over 4 KiB"),
-    401: _doc("SOLVER_TOKEN is set and no valid Bearer token was sent"),
-    409: _doc("The search was cancelled by DELETE /works/{hash}"),
-    414: _doc("URL too long"),
-    500: _doc("A device failed during the search"),
-    503: _doc("Every device busy and the waiting line full, or devices not initialised"),
-    504: _doc("No work found within SOLVER_TIMEOUT_SECONDS"),
+    400: error_doc("Bad input: hash, threshold, network, timestamp or JSON; body over 4 KiB; a "
+                   "threshold needing more than SOLVER_MAX_EXPECTED_HASHES hashes on average"),
+    401: error_doc("SOLVER_TOKEN is set and no valid Bearer token was sent"),
+    409: error_doc("The search was cancelled (DELETE /works/{hash} or the RPC's work_cancel)"),
+    414: error_doc("URL too long"),
+    500: error_doc("A device failed during the search"),
+    503: error_doc("Every device busy and the waiting line full, or devices not initialised"),
+    504: error_doc("No work found within SOLVER_TIMEOUT_SECONDS"),
 }
 
 
@@ -133,7 +81,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     given, and closed at shutdown only with ``own_devices``; without them, devices are discovered
     from ``settings`` at start-up and closed at shutdown."""
     metrics = SolverMetrics()
-    state: dict[str, DevicePool] = {}
+    state: dict[str, Any] = {}  # "pool" and its "searches", from start-up to shutdown
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +89,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
         pool = DevicePool(found, metrics, max_queue=settings.max_queue,
                           close_devices=devices is None or own_devices)
         state["pool"] = app.state.pool = pool  # app.state: for atto-work up's in-process adapter
+        state["searches"] = SharedSearches(pool, metrics)
         log.info("devices ready", extra={"devices": [d.name for d in found]})
         try:
             yield
@@ -168,9 +117,17 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
     app.state.metrics = metrics
     app.state.settings = settings
 
-    async def solve(request: Request, target: bytes, limit: int) -> JSONResponse:
-        pool = state.get("pool")
-        if pool is None:
+    async def search(request: Request, target: bytes, limit: int,
+                     rule: Rule = Rule.ATTO) -> Solution | JSONResponse:
+        """The work for ``target`` at ``limit`` (a threshold or a Nano difficulty, per ``rule``),
+        or the error to answer."""
+        hashes = nano.expected_hashes(limit) if rule is Rule.NANO else expected_hashes(limit)
+        if hashes > settings.max_expected_hashes:
+            what = "difficulty" if rule is Rule.NANO else "threshold"
+            return error(400, f"{what} needs {hashes:.3g} hashes on average, more than this server "
+                              f"takes ({settings.max_expected_hashes:.3g}, SOLVER_MAX_EXPECTED_HASHES)")
+        searches = state.get("searches")
+        if searches is None:
             return error(503, "devices are not initialised")
         handler = asyncio.current_task()
         assert handler is not None
@@ -186,36 +143,53 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
             gone = True
             handler.cancel()
 
+        labels = {"hash": format_target(target), "threshold": limit, "rule": rule.name}
         watcher = asyncio.ensure_future(watch())
         try:
-            solution = await pool.solve(target, limit, settings.timeout_seconds)
+            solution = await searches.solve(target, limit, settings.timeout_seconds, rule)
         except asyncio.CancelledError:
             if not gone:
                 raise  # the server itself is stopping
             handler.uncancel()
-            log.info("client went away; search cancelled", extra=_labels(target, limit))
+            log.info("client went away", extra=labels)
             return error(499, "client closed the request")
         except SearchTimeout:
             metrics.errors.labels("timeout").inc()
-            log.warning("search timed out", extra=_labels(target, limit))
+            log.warning("search timed out", extra=labels)
             return error(504, f"no work found within {settings.timeout_seconds:g} s")
         except QueueFull as exc:
             metrics.errors.labels("queue_full").inc()
             return error(503, f"busy: {exc}", headers={"Retry-After": "1"})
         except Cancelled as exc:
-            log.info("search cancelled by DELETE", extra=_labels(target, limit))
+            log.info("search cancelled", extra=labels)
             return error(409, str(exc))
         except DeviceFailure as exc:
             return error(500, str(exc))
         finally:
             watcher.cancel()
-        work = format_work(solution.work)
         # One line per work (a LOCAL work may take a millisecond): built only when it is written.
         if log.isEnabledFor(logging.INFO):
-            log.info("work found", extra={**_labels(target, limit), "work": work,
+            log.info("work found", extra={**labels, "work": solution.work.hex(),
                                           "device": solution.device, "hashes": solution.hashes,
                                           "seconds": round(solution.seconds, 4)})
-        return JSONResponse({"work": work})
+        return solution
+
+    async def solve(request: Request, target: bytes, limit: int) -> JSONResponse:
+        """The Atto routes' answer: ``{"work"}`` or the error."""
+        found = await search(request, target, limit)
+        if isinstance(found, JSONResponse):
+            return found
+        return JSONResponse({"work": format_work(found.work)})
+
+    def cancel_searches(target: bytes) -> int | None:
+        """Stop every search for ``target``: how many (None: no devices yet)."""
+        pool = state.get("pool")
+        if pool is None:
+            return None
+        cancelled = pool.cancel(target)
+        if cancelled:
+            log.info("searches cancelled", extra={"hash": format_target(target), "cancelled": cancelled})
+        return cancelled
 
     # SOLVER_TOKEN, when set, is required on the work routes (the probes stay open for orchestrators).
     token = settings.token.get_secret_value() if settings.token else None
@@ -241,29 +215,24 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
 
     @app.delete("/works/{hash}", response_model=CancelResponse,
                 responses={k: _ERRORS[k] for k in (400, 401, 414)} | {
-                    404: _doc("No search for this hash is queued or running"),
-                    503: _doc("Devices not initialised")},
+                    404: error_doc("No search for this hash is queued or running"),
+                    503: error_doc("Devices not initialised")},
                 tags=["work"], dependencies=require_token,
                 summary="Stop every queued or running search for a hash")
     async def cancel(
         hash: HashPath,
     ) -> JSONResponse:
         target = parse_target(hash)
-        pool = state.get("pool")
-        if pool is None:
+        cancelled = cancel_searches(target)
+        if cancelled is None:
             return error(503, "devices are not initialised")
-        cancelled = pool.cancel(target)
         if not cancelled:
             return error(404, f"no search for {format_target(target)} is queued or running")
-        log.info("searches cancelled", extra={"hash": format_target(target), "cancelled": cancelled})
         return JSONResponse({"hash": format_target(target), "cancelled": cancelled})
 
+    rpc.add_route(app, search, cancel_searches, dependencies=require_token, errors=_ERRORS)
     _document_400_not_422(app)
     return app
-
-
-def _labels(target: bytes, limit: int) -> dict[str, object]:
-    return {"hash": format_target(target), "threshold": limit}
 
 
 def _discover(settings: SolverSettings) -> list[SearchDevice]:

@@ -3,7 +3,7 @@
     SolverError                       (never raised itself)
     ├── SearchTimeout    -> 504       no work before the job's deadline (queue wait included)
     ├── QueueFull        -> 503       every device busy and the line at SOLVER_MAX_QUEUE; Retry-After: 1
-    ├── Cancelled        -> 409       ``DELETE /works/{hash}`` stopped the search (queued or running)
+    ├── Cancelled        -> 409       ``DELETE /works/{hash}`` or the RPC's ``work_cancel`` stopped it
     └── DeviceFailure    -> 500       a device raised during a launch, or the pool closed under the job
 
 A client that hangs up is not an error here: its request task is cancelled (``asyncio``'s own
@@ -27,7 +27,7 @@ class QueueFull(SolverError):
 
 
 class Cancelled(SolverError):
-    """The search was stopped by ``DevicePool.cancel`` (``DELETE /works/{hash}``)."""
+    """The search was stopped by ``DevicePool.cancel`` (``DELETE /works/{hash}``, ``work_cancel``)."""
 
 
 class DeviceFailure(SolverError):

@@ -4,16 +4,43 @@ progress on a device, their answers."""
 from __future__ import annotations
 
 import asyncio
+import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from solver.errors import SolverError
+from work import is_valid, nano
+
+_MASK64 = 2**64 - 1
+
+
+class Rule(enum.Enum):
+    """Which way a work's difficulty must compare with the job's threshold."""
+
+    ATTO = "atto"  # valid when difficulty <= threshold (``work.is_valid``)
+    NANO = "nano"  # valid when difficulty >= threshold (``work.nano.is_valid``)
+
+    def search_bound(self, threshold: int) -> tuple[int, int]:
+        """``(mask, bound)`` for the devices, which all test one comparison: a nonce hits when
+        ``difficulty ^ mask <= bound``. Atto: ``(0, threshold)``. Nano: complementing both sides
+        turns ``difficulty >= threshold`` into ``~difficulty <= ~threshold``. So one kernel serves
+        both rules at the cost of one xor a hash, and ``bound + 1`` is the number of valid
+        difficulties in both (``work.expected_hashes(bound)`` sizes launches for either)."""
+        if self is Rule.ATTO:
+            return 0, threshold
+        return _MASK64, threshold ^ _MASK64
+
+    def is_valid(self, work: bytes, target: bytes, threshold: int) -> bool:
+        """The rules' own check of a device's hit (not the mask trick the devices use)."""
+        if self is Rule.ATTO:
+            return is_valid(work, target, threshold)
+        return nano.is_valid(nano.from_raw(work), target, threshold)
 
 
 @dataclass(frozen=True)
 class Solution:
-    work: bytes  # 8 bytes, little-endian nonce
+    work: bytes  # 8 bytes, little-endian nonce (a Nano work's value: ``work.nano.from_raw``)
     device: str
     hashes: int  # nonces this job tried, up to its hit
     seconds: float  # from submission to hit, queue wait included
@@ -28,9 +55,16 @@ class Job:
     on_launch: Callable[[int, float], None] | None
     loop: asyncio.AbstractEventLoop
     done: asyncio.Future[Solution]
+    rule: Rule = Rule.ATTO
     #: Set when nobody waits for a work any more (the request went away or was answered by a
     #: cancel): the device launches nothing more for it.
     stop: threading.Event = field(default_factory=threading.Event)
+    #: What the devices search for: ``rule.search_bound(threshold)``.
+    mask: int = field(init=False)
+    bound: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.mask, self.bound = self.rule.search_bound(self.threshold)
 
 
 @dataclass(eq=False)

@@ -34,6 +34,10 @@ class SolverMetrics:
             "solver_searches", "Finished searches by outcome (solved, cancelled, timeout, refused, failed)",
             ["outcome"], registry=r,
         )
+        self.joined = Counter(
+            "solver_joined", "Requests that joined a running search for the same hash, rule and threshold",
+            registry=r,
+        )
         self.errors = Counter(
             "solver_errors", "Errors by kind (device, queue_full, timeout)", ["kind"],
             registry=r,

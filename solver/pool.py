@@ -15,8 +15,8 @@ stop (the client went away, or ``cancel``), so a search stops within one launch.
 flight cannot be interrupted: a stopped job leaves its device only when that launch returns, so a
 device never runs two searches at once.
 
-Every hit is re-validated with ``work.is_valid``: a device that reports a wrong nonce is logged and
-counted, and the search goes on past it.
+Every hit is re-validated with the job's rule (``Rule.is_valid``): a device that reports a wrong
+nonce is logged and counted, and the search goes on past it.
 """
 
 from __future__ import annotations
@@ -32,9 +32,9 @@ from collections.abc import Callable, Sequence
 
 from solver.backends.base import Launch, SearchDevice
 from solver.errors import Cancelled, DeviceFailure, QueueFull, SearchTimeout, SolverError
-from solver.jobs import Job, Run, Solution, answer_soon
+from solver.jobs import Job, Rule, Run, Solution, answer_soon
 from solver.metrics import SolverMetrics
-from work import expected_hashes, format_target, is_valid
+from work import expected_hashes, format_target
 
 log = logging.getLogger(__name__)
 
@@ -95,16 +95,18 @@ class DevicePool:
             return sum(1 for runner in self._runners if not runner.runs)
 
     async def solve(self, target: bytes, threshold: int, time_limit: float,
-                    on_launch: Callable[[int, float], None] | None = None) -> Solution:
+                    on_launch: Callable[[int, float], None] | None = None,
+                    rule: Rule = Rule.ATTO) -> Solution:
         """Find a work for ``target`` meeting ``threshold`` within ``time_limit`` seconds.
 
+        ``rule`` says which way the difficulty compares: Atto's ``<=`` or Nano's ``>=``.
         Raises a ``solver.errors.SolverError`` (see there); cancelling the calling task stops the
         search within one launch. ``on_launch(hashes, seconds)`` is called after each launch, in
         the device's thread.
         """
         loop = asyncio.get_running_loop()
         job = Job(target, threshold, time.monotonic() + time_limit, time.perf_counter(), on_launch,
-                  loop, loop.create_future())
+                  loop, loop.create_future(), rule)
         outcome = "failed"
         try:
             self._enqueue(job)
@@ -261,8 +263,8 @@ class DeviceRunner:
                 while (len(self.runs) < self.depth and pool._line and not pool._closed
                        and all(run.short for run in self.runs)):
                     job = pool._line.popleft()
-                    count = max(1, int(self.device.batch_size(job.threshold)))
-                    short = expected_hashes(job.threshold) <= SHORT_JOB_LAUNCHES * count
+                    count = max(1, int(self.device.batch_size(job.bound)))
+                    short = expected_hashes(job.bound) <= SHORT_JOB_LAUNCHES * count
                     self.runs.append(Run(job, secrets.randbits(64), count, short))
                     pool.metrics.queue_depth.set(len(pool._line))
                 if self.runs:
@@ -283,7 +285,8 @@ class DeviceRunner:
                 self.finish(run, ended)
                 continue
             try:
-                pending = self.device.launch(run.job.target, run.job.threshold, run.nonce, run.count)
+                job = run.job
+                pending = self.device.launch(job.target, job.bound, run.nonce, run.count, job.mask)
             except Exception as exc:
                 self.finish(run, Outcome.FAILED, self._failure(exc))
                 continue
@@ -356,12 +359,13 @@ class DeviceRunner:
         if hit is None:
             return None
         work = (hit % _NONCES).to_bytes(8, "little")
-        if is_valid(work, job.target, job.threshold):
+        if job.rule.is_valid(work, job.target, job.threshold):
             return Solution(work, device.name, run.scanned, time.perf_counter() - job.submitted)
         self.pool.metrics.invalid_hits.labels(device.name).inc()
         log.error("device reported an invalid work; searching on",
                   extra={"device": device.name, "hash": format_target(job.target),
-                         "work": work.hex().upper(), "threshold": job.threshold})
+                         "work": work.hex().upper(), "threshold": job.threshold,
+                         "rule": job.rule.value})
         return None
 
     def _measure(self, count: int, seconds: float) -> None:

@@ -13,7 +13,11 @@ from work.networks import MAX_THRESHOLD
 _HEX = frozenset(string.hexdigits)
 
 
-def _parse_hex(value: object, what: str, length: int) -> bytes:
+def parse_hex(value: object, what: str, length: int) -> bytes:
+    """The bytes of ``value``, a string of exactly ``length`` hex characters (either case).
+
+    ``what`` names the field in the ``WorkError`` message. Shared by the Atto and Nano parsers.
+    """
     if not isinstance(value, str):
         raise WorkError(f"{what} must be a string of {length} hex characters")
     if len(value) != length:
@@ -25,12 +29,12 @@ def _parse_hex(value: object, what: str, length: int) -> bytes:
 
 def parse_target(value: object) -> bytes:
     """The 32 bytes of a target written as 64 hex characters."""
-    return _parse_hex(value, "hash", 64)
+    return parse_hex(value, "hash", 64)
 
 
 def parse_work(value: object) -> bytes:
     """The 8 bytes of a work written as 16 hex characters."""
-    return _parse_hex(value, "work", 16)
+    return parse_hex(value, "work", 16)
 
 
 def format_target(target: bytes) -> str:

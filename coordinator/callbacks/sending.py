@@ -1,4 +1,6 @@
-"""Sending one callback: ``POST <callbackUrl>`` with ``{"hash", "work"}``, checked and signed.
+"""Sending one callback: ``POST <callbackUrl>`` with ``{"hash", "work"}`` (or, with
+``CALLBACK_FORMAT=work``, the bare work as text, as the Kotlin reference coordinator sends it),
+checked and signed.
 
 ``CallbackSender`` is the single place a client-chosen URL is judged and contacted. ``admit`` runs at
 intake, before anything is queued (a refused URL is a 400 there). ``send`` runs at delivery: the URL
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import ssl
+from typing import Literal
 
 import aiohttp
 
@@ -28,16 +31,19 @@ MAX_RESPONSE_BYTES = 1024
 
 class CallbackSender:
     def __init__(self, timeout: float, policy: CallbackPolicy | None = None, secret: str | None = None,
-                 verify: ssl.SSLContext | bool = True) -> None:
+                 verify: ssl.SSLContext | bool = True, format: Literal["json", "work"] = "json") -> None:
         self.policy = policy if policy is not None else CallbackPolicy()
+        self.format = format
         self._timeout = timeout
         self._secret = secret
         self._verify = verify
         self._session: aiohttp.ClientSession | None = None
 
-    @staticmethod
-    def body(hash: str, work: str) -> bytes:
-        return json.dumps({"hash": hash, "work": work}, separators=(",", ":")).encode()
+    def body(self, hash: str, work: str) -> tuple[bytes, str]:
+        """The body in ``CALLBACK_FORMAT`` and its Content-Type."""
+        if self.format == "work":
+            return work.encode(), "text/plain; charset=utf-8"
+        return json.dumps({"hash": hash, "work": work}, separators=(",", ":")).encode(), "application/json"
 
     async def admit(self, url: str) -> None:
         """At intake: the form and every address the host resolves to (``CallbackError`` -> 400)."""
@@ -47,8 +53,8 @@ class CallbackSender:
         """POST the work to ``url``; return on a 2xx, raise a ``CallbackError`` otherwise."""
         target = self.policy.check_url(url)
         self.policy.check_literal(target.raw_host or "")  # aiohttp does not resolve IP literals
-        body = self.body(hash, work)
-        headers = {"Content-Type": "application/json", **signature_headers(self._secret, body)}
+        body, content_type = self.body(hash, work)
+        headers = {"Content-Type": content_type, **signature_headers(self._secret, body)}
         if self._session is None:  # made here, inside the event loop that will use it
             self._session = open_session(self.policy, self._timeout, self._verify)
         try:

@@ -59,10 +59,11 @@ class RateBatcher:
         measured = hashes / seconds
         self.rate = measured if self.rate == 0 else 0.7 * self.rate + 0.3 * measured
 
-    def batch_size(self, threshold: int) -> int:
+    def batch_size(self, bound: int) -> int:
+        """Launch size for a search where ``bound + 1`` of the 2^64 difficulties hit."""
         if not self.rate:
             return self.minimum
-        expected = expected_hashes(threshold)
+        expected = expected_hashes(bound)
         by_time = self.rate * LAUNCH_SECONDS
         by_job = min(math.sqrt(2 * self.overhead * self.rate * expected / self.tail), EASY_FACTOR * expected)
         size = max(self.minimum, int(min(by_time, by_job, self.maximum)))

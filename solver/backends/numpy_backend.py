@@ -48,12 +48,14 @@ def _exit_with_parent() -> None:
                          name="exit with parent").start()
 
 
-def first_hit(words: tuple[int, int, int, int], threshold: int, start: int, lanes: int) -> int | None:
+def first_hit(words: tuple[int, int, int, int], bound: int, start: int, lanes: int,
+              mask: int = 0) -> int | None:
     """In a worker process: the offset of the first of nonces ``start ..`` (``lanes`` of them,
-    mod 2^64) whose difficulty is ``<= threshold``, or None."""
+    mod 2^64) whose ``difficulty ^ mask <= bound`` (``base.SearchDevice``), or None."""
     # uint64 addition wraps mod 2^64, as nonces do.
     nonces = np.arange(lanes, dtype=np.uint64) + np.uint64(start & _MASK64)
-    hits = np.flatnonzero(work_difficulties(nonces, words) <= np.uint64(threshold))
+    difficulties = work_difficulties(nonces, words) ^ np.uint64(mask)
+    hits = np.flatnonzero(difficulties <= np.uint64(bound))
     return int(hits[0]) if hits.size else None
 
 
@@ -81,16 +83,16 @@ class NumPyDevice:
     def rate(self) -> float:
         return self._batcher.rate
 
-    def batch_size(self, threshold: int) -> int:
-        size = self._batcher.batch_size(threshold)
+    def batch_size(self, bound: int) -> int:
+        size = self._batcher.batch_size(bound)
         # Past one chunk per process, whole rounds of chunks, so that no process idles at the end.
         step = CHUNK * self.processes
         return size if size <= step else (size + step - 1) // step * step
 
-    def launch(self, target: bytes, threshold: int, start: int, count: int) -> Deferred:
-        return Deferred(self.search, (target, threshold, start, count))
+    def launch(self, target: bytes, bound: int, start: int, count: int, mask: int = 0) -> Deferred:
+        return Deferred(self.search, (target, bound, start, count, mask))
 
-    def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
+    def search(self, target: bytes, bound: int, start: int, count: int, mask: int = 0) -> int | None:
         if count <= 0:
             return None
         words = target_words(target)
@@ -105,8 +107,8 @@ class NumPyDevice:
                 while offsets and len(running) < self.processes:
                     offset = offsets.popleft()
                     lanes = min(size, count - offset)
-                    running.append((offset, self._pool.submit(first_hit, words, threshold,
-                                                              (start + offset) & _MASK64, lanes)))
+                    running.append((offset, self._pool.submit(first_hit, words, bound,
+                                                              (start + offset) & _MASK64, lanes, mask)))
                 offset, chunk = running.popleft()
                 hit = chunk.result()
                 if hit is not None:  # in order: every chunk before this one had none

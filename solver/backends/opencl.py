@@ -65,7 +65,7 @@ class OpenCLDevice:
         # Scalar types declared once: PyOpenCL then packs the arguments in generated code (under
         # 1 us), where set_args on NumPy scalars took about 47 us a launch, half a LOCAL launch's
         # fixed cost.
-        self._search.set_scalar_arg_dtypes([np.uint64] * 7 + [np.uint32, np.uint32, None, None])
+        self._search.set_scalar_arg_dtypes([np.uint64] * 8 + [np.uint32, np.uint32, None, None])
         self._difficulties = cl.Kernel(self._program, "difficulties")
         # Hits buffers, one per launch in flight (spares kept for reuse), each with the word
         # naming a work-group that hit (the kernel's ``first``), and the launch tag; 0 is what a
@@ -91,7 +91,7 @@ class OpenCLDevice:
         scans grow fourfold until one lasts 20 ms.
         """
         count = self._batcher.minimum
-        self.search(bytes(32), 0, 0, count)  # threshold 0: no hit expected, a pure scan
+        self.search(bytes(32), 0, 0, count)  # bound 0: no hit expected, a pure scan
         overhead = min(self._timed_scan(self._local) for _ in range(5))
         while True:
             elapsed = self._timed_scan(count)
@@ -111,15 +111,15 @@ class OpenCLDevice:
         """Measured hashes per second (moving average over recent launches)."""
         return self._batcher.rate
 
-    def batch_size(self, threshold: int) -> int:
-        return self._batcher.batch_size(threshold)
+    def batch_size(self, bound: int) -> int:
+        return self._batcher.batch_size(bound)
 
-    def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
+    def search(self, target: bytes, bound: int, start: int, count: int, mask: int = 0) -> int | None:
         if count <= 0:
             return None
-        return self.launch(target, threshold, start, count).result()
+        return self.launch(target, bound, start, count, mask).result()
 
-    def launch(self, target: bytes, threshold: int, start: int, count: int) -> PendingSearch:
+    def launch(self, target: bytes, bound: int, start: int, count: int, mask: int = 0) -> PendingSearch:
         """Start ``search`` without waiting for it: the pool keeps a second launch queued behind
         the running one, so the device never idles while the host reads a result (or waits for
         the GIL, held by the HTTP server). Launches run in the order they were started."""
@@ -127,13 +127,13 @@ class OpenCLDevice:
         start &= _MASK64
         with self._lock:
             hits, buffer = self._spare.pop() if self._spare else self._new_hits()
-            slot_log2 = self._enqueue(words, threshold, start, max(count, 1), buffer)
+            slot_log2 = self._enqueue(words, bound, mask, start, max(count, 1), buffer)
             # Only the slots this launch uses come back (a LOCAL launch uses a few thousand of the
             # 2^16): the whole buffer was a 256 KiB copy per launch.
             slots = (max(count, 1) + (1 << slot_log2) - 1) >> slot_log2
             done = cl.enqueue_copy(self._queue, hits[:slots], buffer, is_blocking=False)
             tag = self._tag
-        return PendingSearch(self, target, words, threshold, start, count, slot_log2, tag, hits,
+        return PendingSearch(self, target, words, bound, mask, start, count, slot_log2, tag, hits,
                              buffer, done)
 
     def _new_hits(self) -> tuple[np.ndarray, cl.Buffer]:
@@ -146,7 +146,7 @@ class OpenCLDevice:
         self._firsts[buffer] = first
         return hits, buffer
 
-    def _enqueue(self, words: tuple[int, ...], threshold: int, start: int, count: int,
+    def _enqueue(self, words: tuple[int, ...], bound: int, mask: int, start: int, count: int,
                  buffer: cl.Buffer) -> int:
         """Enqueue one kernel launch writing this launch's tag into ``buffer``; the slot size (log2)."""
         slot_log2 = max(_MIN_SLOT_LOG2, math.ceil(math.log2(count)) - _MAX_SLOTS_LOG2)
@@ -155,7 +155,7 @@ class OpenCLDevice:
             for each in self._buffers:  # clear stale tags (new buffers start cleared)
                 cl.enqueue_fill_buffer(self._queue, each, np.uint32(0), 0, each.size)
         self._tag = self._tag % 0xFFFF + 1
-        self._search.set_args(start, *words, threshold, count, slot_log2, self._tag, buffer,
+        self._search.set_args(start, *words, bound, mask, count, slot_log2, self._tag, buffer,
                               self._firsts[buffer])
         cl.enqueue_nd_range_kernel(self._queue, self._search, (global_size,), (self._local,))
         return slot_log2
@@ -174,11 +174,11 @@ class OpenCLDevice:
             self._last_done = now
             self._spare.append((hits, buffer))
 
-    def _rescan(self, words: tuple[int, ...], threshold: int, start: int, count: int,
+    def _rescan(self, words: tuple[int, ...], bound: int, mask: int, start: int, count: int,
                 hits: np.ndarray, buffer: cl.Buffer) -> tuple[int | None, int]:
         """A blocking launch over a slot of a finished launch: its first slot with a hit."""
         with self._lock:
-            slot_log2 = self._enqueue(words, threshold, start, count, buffer)
+            slot_log2 = self._enqueue(words, bound, mask, start, count, buffer)
             slots = (count + (1 << slot_log2) - 1) >> slot_log2
             cl.enqueue_copy(self._queue, hits[:slots], buffer, is_blocking=True)
             found = np.flatnonzero(hits[:slots] == self._tag)
@@ -209,17 +209,18 @@ class OpenCLDevice:
 class PendingSearch:
     """One launch in flight on an ``OpenCLDevice``; ``result()`` waits for it."""
 
-    def __init__(self, device: OpenCLDevice, target: bytes, words: tuple[int, ...], threshold: int,
-                 start: int, count: int, slot_log2: int, tag: int, hits: np.ndarray,
+    def __init__(self, device: OpenCLDevice, target: bytes, words: tuple[int, ...], bound: int,
+                 mask: int, start: int, count: int, slot_log2: int, tag: int, hits: np.ndarray,
                  buffer: cl.Buffer, done: cl.Event) -> None:
-        self._device, self._target, self._words, self._threshold = device, target, words, threshold
+        self._device, self._target, self._words = device, target, words
+        self._bound, self._mask = bound, mask
         self._start, self._count, self._slot_log2, self._tag = start, count, slot_log2, tag
         self._hits, self._buffer, self._done = hits, buffer, done
         self._submitted = time.perf_counter()
 
     def result(self) -> int | None:
         """The launch's lowest-offset hit, or None (the same answer as ``search``)."""
-        device, words, threshold = self._device, self._words, self._threshold
+        device, words, bound, mask = self._device, self._words, self._bound, self._mask
         start, count, slot_log2 = self._start, self._count, self._slot_log2
         self._done.wait()  # releases the GIL
         hit = False
@@ -235,7 +236,7 @@ class PendingSearch:
             while slot is not None and slot_log2 > _MIN_SLOT_LOG2:
                 start = (start + (slot << slot_log2)) & _MASK64
                 count = min(1 << slot_log2, count - (slot << slot_log2))
-                slot, slot_log2 = device._rescan(words, threshold, start, count, self._hits,
+                slot, slot_log2 = device._rescan(words, bound, mask, start, count, self._hits,
                                                  self._buffer)
         finally:
             device._finished(self._count, self._submitted, self._hits, self._buffer,
@@ -245,7 +246,7 @@ class PendingSearch:
         first = slot << slot_log2
         for offset in range(first, min(first + (1 << slot_log2), count)):
             nonce = (start + offset) & _MASK64
-            if difficulty(nonce.to_bytes(8, "little"), self._target) <= threshold:
+            if difficulty(nonce.to_bytes(8, "little"), self._target) ^ mask <= bound:
                 return nonce
         log.error("%s reported a hit that hashlib does not confirm (target %s)", device.name,
                   self._target.hex())

@@ -1,6 +1,7 @@
 """Small launches of both kernels through the host's own code, for ``test_oclgrind.py`` to run
 under Oclgrind (``python -m tests.kernel.oclgrind_launches``): exits non-zero when an answer
-differs from hashlib's or when the device is not Oclgrind's simulator."""
+differs from hashlib's (Atto rule) or work.nano's (Nano rule), or when the device is not Oclgrind's
+simulator."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import numpy as np
 import pyopencl as cl
 
 from solver.backends.opencl import OpenCLDevice
-from tests.solver.test_backend_search import MASK64, first_hit
+from solver.jobs import Rule
+from tests.solver.test_backend_search import MASK64, first_hit, first_nano_hit
 from work import difficulty
 
 
@@ -25,14 +27,19 @@ def main() -> int:
     target = rnd.randbytes(32)
     # Two work-groups of the host's size (256) and a partial third: every group hits at 1 in 3,
     # so later groups read the word an earlier one wrote; at 1 in 400 only some groups hit; at 0
-    # none does; 300 nonces leave work-items past ``count``.
-    cases = [(MASK64 // 3, 512), (MASK64 // 400, 640), (0, 512), (MASK64 // 3, 300)]
+    # none does; 300 nonces leave work-items past ``count``. The last case is Nano's rule (at
+    # least the threshold, through the kernel's mask) at 1 in 3.
+    cases = [(Rule.ATTO, MASK64 // 3, 512), (Rule.ATTO, MASK64 // 400, 640), (Rule.ATTO, 0, 512),
+             (Rule.ATTO, MASK64 // 3, 300), (Rule.NANO, MASK64 - MASK64 // 3, 512)]
     failures = 0
-    for limit, count in cases:
+    for rule, limit, count in cases:
         start = rnd.getrandbits(64)
-        got, want = device.search(target, limit, start, count), first_hit(target, limit, start, count)
+        mask, bound = rule.search_bound(limit)
+        oracle = first_hit if rule is Rule.ATTO else first_nano_hit
+        got, want = device.search(target, bound, start, count, mask), oracle(target, limit, start, count)
         if got != want:
-            print(f"search(limit={limit:#x}, count={count}): {got} != hashlib's {want}", file=sys.stderr)
+            print(f"search({rule.name}, limit={limit:#x}, count={count}): {got} != {want}",
+                  file=sys.stderr)
             failures += 1
     nonces = np.array([rnd.getrandbits(64) for _ in range(8)], dtype=np.uint64)
     targets = np.frombuffer(rnd.randbytes(8 * 32), dtype=np.uint8).reshape(8, 32)

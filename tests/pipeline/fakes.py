@@ -1,5 +1,6 @@
 """Test-only stand-ins for one piece at a time: a tiny worker server speaking the worker-server HTTP
-contract (``POST /works/{hash}`` with ``{"threshold"}`` -> ``{"work"}``), honest or lying.
+contract (``POST /works/{hash}`` with ``{"threshold"}`` -> ``{"work"}``, and the same as the RPC
+``work_generate`` on ``POST /``), honest or lying.
 
 The honest one searches with ``hashlib`` (LOCAL works take ~4e4 hashes, a few ms to 100 ms);
 the lying one returns a work that does not meet the threshold. Both count their calls (and the
@@ -52,40 +53,69 @@ class TinyWorker:
     finished: list[str] = field(default_factory=list)
     #: The client port of each call: how many connections the calls came over.
     ports: set[int] = field(default_factory=set)
-    #: Hashes of the DELETE /works/{hash} calls; a call stops the ``delay`` of that hash's searches.
+    #: Hashes of the cancel calls (DELETE /works/{hash}, RPC work_cancel); a call stops the
+    #: ``delay`` of that hash's searches.
     cancelled: list[str] = field(default_factory=list)
+    #: Whether it serves ``/ready`` and ``/health`` (nano-work-server serves only ``POST /``).
+    probes: bool = True
+    #: The body of each RPC call (``POST /``), as sent.
+    rpc_bodies: list[bytes] = field(default_factory=list)
     _stops: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def _solve(self, hash: str, threshold: object, request: Request) -> JSONResponse:
+        target = parse_target(hash)
+        limit = parse_threshold(threshold)
+        self.calls.append(hash)
+        if request.client is not None:
+            self.ports.add(request.client.port)
+        if self.delay:
+            stop = self._stops.setdefault(hash.upper(), asyncio.Event())
+            try:
+                await asyncio.wait_for(stop.wait(), self.delay)
+                return JSONResponse({"error": f"search for {hash.upper()} cancelled"}, status_code=409)
+            except TimeoutError:
+                pass
+        make = invalid_work if self.lying else search
+        work = await asyncio.to_thread(make, target, limit)
+        self.finished.append(hash)
+        return JSONResponse({"work": format_work(work)})
+
+    def _cancel(self, hash: str) -> bool:
+        """Stop the ``delay`` of ``hash``'s searches; whether one was waiting."""
+        self.cancelled.append(hash.upper())
+        stop = self._stops.pop(hash.upper(), None)
+        if stop is not None:
+            stop.set()
+        return stop is not None
 
     def app(self) -> FastAPI:
         app = FastAPI()
 
         @app.post("/works/{hash}")
         async def solve(hash: str, request: Request) -> JSONResponse:
-            target = parse_target(hash)
-            limit = parse_threshold((await request.json())["threshold"])
-            self.calls.append(hash)
-            if request.client is not None:
-                self.ports.add(request.client.port)
-            if self.delay:
-                stop = self._stops.setdefault(hash.upper(), asyncio.Event())
-                try:
-                    await asyncio.wait_for(stop.wait(), self.delay)
-                    return JSONResponse({"error": f"search for {hash.upper()} cancelled"}, status_code=409)
-                except TimeoutError:
-                    pass
-            make = invalid_work if self.lying else search
-            work = await asyncio.to_thread(make, target, limit)
-            self.finished.append(hash)
-            return JSONResponse({"work": format_work(work)})
+            return await self._solve(hash, (await request.json())["threshold"], request)
 
         @app.delete("/works/{hash}")
         async def cancel(hash: str) -> JSONResponse:
-            self.cancelled.append(hash.upper())
-            stop = self._stops.pop(hash.upper(), None)
-            if stop is None:
+            if not self._cancel(hash):
                 return JSONResponse({"error": "no search"}, status_code=404)
-            stop.set()
             return JSONResponse({"hash": hash.upper(), "cancelled": 1})
+
+        @app.post("/")
+        async def rpc(request: Request) -> JSONResponse:
+            """The nano-work-server RPC's Atto form: ``work_generate`` with a decimal ``threshold``,
+            ``work_cancel``; errors as ``{"error"}`` with a 200, as nano-work-server answers."""
+            self.rpc_bodies.append(await request.body())
+            call = await request.json()
+            if call.get("action") == "work_generate":
+                return await self._solve(call["hash"], call["threshold"], request)
+            if call.get("action") == "work_cancel":
+                self._cancel(call["hash"])
+                return JSONResponse({})
+            return JSONResponse({"error": "Unknown action"})
+
+        if not self.probes:
+            return app
 
         @app.get("/health")
         async def health() -> dict[str, str]:

@@ -4,8 +4,11 @@ a running one is stopped on the worker server (real loopback HTTP, the memory br
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from datetime import UTC, datetime
+
+import pytest
 
 from harness.polling import until
 from messaging import WorkCancelled
@@ -32,9 +35,10 @@ async def test_queued_request_cancelled_before_it_is_taken_is_dropped() -> None:
         assert worker.calls.count(request(3).hash) == 1
 
 
-async def test_running_search_is_stopped_on_the_worker_server_and_acked() -> None:
+@pytest.mark.parametrize("protocol", ["works", "rpc"])  # DELETE /works/{hash}, RPC work_cancel
+async def test_running_search_is_stopped_on_the_worker_server_and_acked(protocol: str) -> None:
     worker = TinyWorker(capacity=1, delay=WAIT)
-    async with running(worker) as harness:
+    async with running(worker, worker_protocol=protocol) as harness:
         await harness.send(request(7))
         await until(lambda: len(worker.calls) == 1)
         started = time.monotonic()
@@ -42,6 +46,8 @@ async def test_running_search_is_stopped_on_the_worker_server_and_acked() -> Non
         await until(lambda: harness.count("cancelled") == 1)
         assert time.monotonic() - started < WAIT / 2
         assert worker.cancelled == [request(7).hash]
+        if protocol == "rpc":
+            assert json.loads(worker.rpc_bodies[-1]) == {"action": "work_cancel", "hash": request(7).hash}
         await asyncio.sleep(0.5)  # a nacked request would be back within 0.2 s
         assert worker.calls == [request(7).hash]
         assert harness.count("worker_failed") == 0

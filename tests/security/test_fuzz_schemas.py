@@ -6,9 +6,9 @@ may leave the machine. For every operation, schema-valid
 (positive) and schema-violating (negative) cases are generated; each answer must not be a 5xx, must
 have a documented status and content type, and a documented body.
 
-Solvable-but-hard requests are left out of the worker-server cases (thresholds below 2^46, networks
-other than LOCAL): they are valid, and would only time out (a 504) on this CPU; speed is not what
-this test is about.
+Solvable-but-hard requests are left out of the worker-server cases (thresholds below 2^46, Nano
+difficulties above 2^64 - 2^46, networks other than LOCAL): they are valid, and would only time out
+(a 504) on this CPU; speed is not what this test is about.
 """
 
 from __future__ import annotations
@@ -23,13 +23,25 @@ EASIEST = 2**46
 
 
 def _too_hard(case) -> bool:  # noqa: ANN001 - a schemathesis Case
+    from work import nano
+
     body = case.body if isinstance(case.body, dict) else {}
-    if case.operation.path == "/works/{hash}" and "threshold" in body:
+    if case.operation.path in ("/works/{hash}", "/") and "threshold" in body:
         try:
             value = int(str(body["threshold"]))
         except ValueError:
             return False
         return 0 < value < EASIEST
+    if case.operation.path == "/" and body.get("action", "work_generate") == "work_generate":
+        # The RPC's Nano rule: a difficulty (send difficulty by default) or a multiplier of it.
+        try:
+            if "multiplier" in body:
+                difficulty = nano.from_multiplier(float(body["multiplier"]))
+            else:
+                difficulty = nano.parse_difficulty(body.get("difficulty") or "fffffff800000000")
+        except (ValueError, TypeError):
+            return False
+        return difficulty > 2**64 - EASIEST
     if case.operation.path == "/works":
         return body.get("network") in ("LIVE", "BETA", "DEV")
     return False

@@ -1,4 +1,5 @@
-"""Both search backends against hashlib (``work.difficulty``): values, first hits, wrap-around.
+"""Both search backends against hashlib (``work.difficulty``): values, first hits, wrap-around,
+for both rules (Atto's ``<=``, Nano's ``>=`` through ``Rule.search_bound``).
 
 The OpenCL device is the real one ``discover("opencl")`` opens (PoCL on the CPU here); a missing
 OpenCL runtime fails these tests rather than skipping them.
@@ -12,7 +13,9 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from work import difficulty, expected_hashes, is_valid, threshold
+from solver.jobs import Rule
+from tests.test_work_nano import VECTORS, nanopy_valid
+from work import difficulty, expected_hashes, is_valid, nano, threshold
 
 MASK64 = (1 << 64) - 1
 LOCAL_2026 = threshold("LOCAL", datetime(2026, 6, 1, tzinfo=UTC))
@@ -28,6 +31,15 @@ def first_hit(target: bytes, limit: int, start: int, count: int) -> int | None:
     for offset in range(count):
         nonce = (start + offset) & MASK64
         if difficulty(nonce.to_bytes(8, "little"), target) <= limit:
+            return nonce
+    return None
+
+
+def first_nano_hit(root: bytes, least: int, start: int, count: int) -> int | None:
+    """work.nano's answer: the first nonce from ``start`` (mod 2^64) whose difficulty is >= ``least``."""
+    for offset in range(count):
+        nonce = (start + offset) & MASK64
+        if nano.is_valid(nonce, root, least):
             return nonce
     return None
 
@@ -110,3 +122,52 @@ def test_large_batch_first_hit_equals_hashlib(device):
         target, start = rnd.randbytes(32), rnd.getrandbits(64)
         want = first_hit(target, limit, start, 1 << 17)
         assert device.search(target, limit, start, 1 << 23) == want
+
+
+@pytest.mark.parametrize("expected", [3, 300, 20000])
+def test_nano_first_hit_equals_work_nano(device, expected):
+    rnd = random.Random(expected + 1)
+    least = 2**64 - 2**64 // expected  # a Nano difficulty one nonce in ``expected`` meets
+    mask, bound = Rule.NANO.search_bound(least)
+    for _ in range(3):
+        root, start = rnd.randbytes(32), rnd.getrandbits(64)
+        want = first_nano_hit(root, least, start, 1 << 17)
+        assert want is not None
+        assert device.search(root, bound, start, 1 << 17, mask) == want
+        assert nanopy_valid(want, root, least)
+
+
+def test_nano_large_batch_first_hit_equals_work_nano(device):
+    # The OpenCL backend's wide hit slots, narrowed by a rescan, under the Nano rule.
+    rnd = random.Random(29)
+    least = 2**64 - 2**64 // 3000
+    mask, bound = Rule.NANO.search_bound(least)
+    root, start = rnd.randbytes(32), rnd.getrandbits(64)
+    assert device.search(root, bound, start, 1 << 23, mask) == first_nano_hit(root, least, start, 1 << 17)
+
+
+@pytest.mark.parametrize(("root", "work", "expected"), VECTORS, ids=[v[1] for v in VECTORS])
+def test_both_rules_include_the_threshold(device, root, work, expected):
+    """A nonce whose difficulty equals the threshold hits under either rule; one step past, not."""
+    nonce, value = nano.parse_work(work), int(expected, 16)
+    for rule, inside, outside in [(Rule.NANO, value, value + 1), (Rule.ATTO, value, value - 1)]:
+        mask, bound = rule.search_bound(inside)
+        assert device.search(root, bound, nonce, 1, mask) == nonce
+        mask, bound = rule.search_bound(outside)
+        assert device.search(root, bound, nonce, 1, mask) is None
+
+
+def test_found_nano_receive_work_validates(open_devices):
+    """A real-size Nano work (the receive threshold, 2^23 hashes on average) from the OpenCL
+    device, checked by work.nano and by nanopy."""
+    (device, *_) = open_devices("opencl")
+    rnd = random.Random(41)
+    root, nonce = rnd.randbytes(32), rnd.getrandbits(64)
+    mask, bound = Rule.NANO.search_bound(nano.RECEIVE_DIFFICULTY)
+    found = None
+    while found is None:
+        count = device.batch_size(bound)
+        found = device.search(root, bound, nonce, count, mask)
+        nonce = (nonce + count) & MASK64
+    assert nano.is_valid(found, root, nano.RECEIVE_DIFFICULTY)
+    assert nanopy_valid(found, root, nano.RECEIVE_DIFFICULTY)

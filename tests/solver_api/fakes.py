@@ -33,10 +33,10 @@ class HashlibDevice:
     def batch_size(self, threshold: int) -> int:
         return self.batch
 
-    def launch(self, target: bytes, threshold: int, start: int, count: int) -> Deferred:
-        return Deferred(self.search, (target, threshold, start, count))
+    def launch(self, target: bytes, threshold: int, start: int, count: int, mask: int = 0) -> Deferred:
+        return Deferred(self.search, (target, threshold, start, count, mask))
 
-    def search(self, target: bytes, threshold: int, start: int, count: int) -> int | None:
+    def search(self, target: bytes, threshold: int, start: int, count: int, mask: int = 0) -> int | None:
         with self._lock:
             self.running += 1
             self.max_running = max(self.max_running, self.running)
@@ -51,7 +51,7 @@ class HashlibDevice:
                 time.sleep(self.delay)
             for offset in range(count if not lie else 2**64):
                 nonce = (start + offset) % 2**64
-                if (difficulty(nonce.to_bytes(8, "little"), target) <= threshold) != lie:
+                if (difficulty(nonce.to_bytes(8, "little"), target) ^ mask <= threshold) != lie:
                     return nonce
             return None
         finally:
@@ -74,14 +74,14 @@ class LaunchingHashlibDevice(HashlibDevice):
         self.enqueued: list[tuple[bytes, int, int]] = []
         self.events: list[tuple[str, bytes]] = []
 
-    def launch(self, target: bytes, threshold: int, start: int, count: int) -> _Pending:
+    def launch(self, target: bytes, threshold: int, start: int, count: int, mask: int = 0) -> _Pending:
         self.enqueued.append((target, start, count))
         self.events.append(("launch", target))
-        return _Pending(self, (target, threshold, start, count))
+        return _Pending(self, (target, threshold, start, count, mask))
 
 
 class _Pending:
-    def __init__(self, device: LaunchingHashlibDevice, args: tuple[bytes, int, int, int]) -> None:
+    def __init__(self, device: LaunchingHashlibDevice, args: tuple[bytes, int, int, int, int]) -> None:
         self.device, self.args = device, args
 
     def result(self) -> int | None:

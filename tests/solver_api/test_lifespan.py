@@ -20,7 +20,7 @@ def feeders(name: str) -> list[threading.Thread]:
 
 async def test_shutdown_closes_the_pool_off_the_event_loop_and_leaves_given_devices_open() -> None:
     device = HashlibDevice("hashlib:lifespan", gate=(gate := threading.Event()))
-    app = create_app(SolverSettings(), [device])
+    app = create_app(SolverSettings(max_expected_hashes=2.0**64), [device])  # threshold 1: no bound
     lifespan = app.router.lifespan_context(app)
     await lifespan.__aenter__()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://solver",

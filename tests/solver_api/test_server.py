@@ -21,7 +21,8 @@ from work import Network, difficulty, parse_work, threshold
 
 LOCAL = threshold(Network.LOCAL, datetime(2026, 1, 1, tzinfo=UTC))  # ~43K hashes a work
 BETA = threshold(Network.BETA, datetime(2026, 1, 1, tzinfo=UTC))  # minutes of a CPU a work
-NEVER = 1  # a search that runs until it is stopped
+NEVER = 1  # a search that runs until it is stopped (on a server without a bound)
+UNBOUNDED = SolverSettings(max_expected_hashes=2.0**64)
 ZERO = "0" * 64
 
 
@@ -55,7 +56,7 @@ def test_both_endpoints_return_valid_work(devices) -> None:
 
 
 def test_requests_queue_while_the_device_is_busy_and_are_all_served(devices) -> None:
-    app = create_app(SolverSettings(), devices)
+    app = create_app(UNBOUNDED, devices)
     metrics = app.state.metrics
     with ServerThread(app) as server:
         blocker = open_request(server.port, f"/works/{ZERO}", b'{"threshold": 1}')
@@ -93,7 +94,7 @@ def test_a_client_that_hangs_up_cancels_its_search(devices) -> None:
 def blocked_server(devices) -> Iterator[tuple[ServerThread, Callable[[], float], socket.socket]]:
     """A server whose device runs a search that never ends until its client hangs up (closes
     the socket): the server, its device's busy gauge, the socket."""
-    app = create_app(SolverSettings(), devices)
+    app = create_app(UNBOUNDED, devices)
     busy = lambda: app.state.metrics.value("solver_device_busy", device=devices[0].name)  # noqa: E731
     with ServerThread(app) as server:
         client_socket = open_request(server.port, f"/works/{ZERO}", b'{"threshold": "1"}')
@@ -122,7 +123,7 @@ def delete_while_waiting(server: ServerThread, hash_hex: str, limit: int, ready,
 
 
 def test_a_search_past_the_timeout_answers_504(devices) -> None:
-    app = create_app(SolverSettings(timeout_seconds=0.5), devices)
+    app = create_app(UNBOUNDED.model_copy(update={"timeout_seconds": 0.5}), devices)
     metrics = app.state.metrics
     with ServerThread(app) as server:
         r = httpx.post(f"{server.url}/works/{ZERO}", json={"threshold": NEVER}, timeout=60)

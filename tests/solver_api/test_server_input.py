@@ -110,7 +110,7 @@ def test_the_documented_threshold_pattern_matches_the_rules() -> None:
     import random
     import re
 
-    from solver.api import _decimal_u64_pattern
+    from solver.schemas import decimal_u64_pattern
     from work import WorkError, parse_threshold
 
     def accepted(text: str) -> bool:
@@ -120,7 +120,7 @@ def test_the_documented_threshold_pattern_matches_the_rules() -> None:
         except WorkError:
             return False
 
-    pattern = re.compile(_decimal_u64_pattern())
+    pattern = re.compile(decimal_u64_pattern())
     edge = [2**64 - 1, 2**64, 2**64 - 10, 2**64 + 99, 10**19, 10**19 - 1, 0, 1, 9, 10]
     values = edge + [random.randrange(2**66) for _ in range(2000)]
     for value in values:

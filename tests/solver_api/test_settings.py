@@ -13,6 +13,7 @@ def test_settings_defaults_and_blank_values(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("SOLVER_BACKEND", "numpy")
     settings = SolverSettings()
     assert settings.token is None and settings.devices is None and settings.backend == "numpy"
-    assert settings.timeout_seconds == 120 and settings.max_clock_skew_seconds == 60
+    assert settings.timeout_seconds == 300 and settings.max_clock_skew_seconds == 60
+    assert settings.max_expected_hashes == 2**40
     monkeypatch.setenv("SOLVER_TOKEN", "s3cret")
     assert SolverSettings().token.get_secret_value() == "s3cret"
