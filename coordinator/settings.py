@@ -6,7 +6,7 @@ which broker and which work-state store to use and what the coordinator does wit
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, PositiveInt, SecretStr, field_validator
 
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
@@ -23,7 +23,15 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
-        "timeout of one whole callback POST: connect (TLS included), send, answer"))
+        "timeout of one whole callback POST: waiting for a connection, connect (TLS included), send, "
+        "the whole answer"))
+    callback_connections_per_origin: PositiveInt = Field(8, description=(
+        "connections at most to one callback origin (scheme, host, port); four times as many "
+        "callbacks may be in progress for it, more wait in the queue (`deferred`), so a slow "
+        "receiver holds only its own share"))
+    callback_max_pending_per_origin: PositiveInt = Field(1000, description=(
+        "failed callbacks of one origin waiting for their retry (per replica); at this bound "
+        "`POST /works/{hash}` with a callback to that origin answers 503 with `Retry-After`"))
     callback_max_age: PositiveFloat = Field(3600.0, description=(
         "seconds after which a result whose callback still fails is dropped (error log, "
         "`coordinator_results_total{outcome=\"dropped\"}`)"))
