@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from common.http import RequestLimits, add_probes, install_error_handlers
 from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackPolicy, CallbackSender
+from coordinator.callbacks.dns import DnsResolver
 from coordinator.callbacks.origins import OriginBacklog
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
@@ -47,7 +48,8 @@ def create_app(
     owns_broker = broker is None
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
     the_store: WorkStore = store if store is not None else create_store(settings)
-    policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
+    policy = CallbackPolicy(settings.allowed_networks, DnsResolver(settings.dns_servers),
+                            cache_seconds=settings.callback_dns_cache_seconds)
     the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret,
                                           per_origin=settings.callback_connections_per_origin)
     metrics = CoordinatorMetrics()

@@ -43,8 +43,12 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
         "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
     callback_dns_cache_seconds: NonNegativeFloat = Field(10.0, description=(
-        "seconds intake reuses the DNS answer for a callback host name (0: a lookup per request); "
+        "seconds intake reuses the DNS answer for a callback host name, or its failure to resolve "
+        "(0: a lookup per request); "
         "delivery always looks the name up afresh and checks every address again"))
+    callback_dns_servers: str = Field("", description=(
+        "DNS servers for callback host names, `address[:port]` comma- or space-separated (e.g. "
+        "`10.0.0.2, 10.0.0.3:5353`); unset: the system's (`/etc/resolv.conf`)"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(
@@ -70,6 +74,10 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     @property
     def allowed_networks(self) -> tuple[IPNetwork, ...]:
         return parse_networks(self.callback_allowed_networks)
+
+    @property
+    def dns_servers(self) -> list[str]:
+        return self.callback_dns_servers.replace(",", " ").split()
 
     @property
     def api_keys(self) -> tuple[str, ...]:

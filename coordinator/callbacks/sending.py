@@ -74,6 +74,7 @@ class CallbackSender:
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
+        await self.policy.close()
 
 
 async def _read_some(content: aiohttp.StreamReader) -> bytes:
