@@ -89,10 +89,6 @@ class ResultDelivery:
         outcomes = await asyncio.gather(*(self._call_back(r, work, age, context) for r in found.requests))
         done = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o not in _AGAIN)
         failed = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o in _AGAIN)
-        for r in done:
-            self.backlog.done(r.callback, f"{r.hash}/{r.id}")
-        for r in failed:
-            self.backlog.failed(r.callback, f"{r.hash}/{r.id}")
         await self._lifecycle.delivered(done)
         await self._lifecycle.failed(failed)
         if failed or found.retry_later:
@@ -101,7 +97,10 @@ class ResultDelivery:
         if found.requests:
             self._metrics.result_age_seconds.observe(age)
 
-    async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str]) -> Outcome:
+    async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str],
+                         queued: bool = True) -> Outcome:
+        """One callback; ``queued``: its result is in the queue (not a cached work's), so a failure
+        waits there for a retry and counts in the backlog of its origin."""
         started = time.perf_counter()
         try:
             await self._sender.send(request.callback, request.hash, work)
@@ -119,6 +118,12 @@ class ResultDelivery:
             log.info("callback delivered", extra=context)
             outcome = Outcome.DELIVERED
         self._metrics.results.labels(outcome.value).inc()
+        if queued:
+            key = request.id or request.hash  # a request the store lost has no id
+            if outcome in _AGAIN:
+                self.backlog.failed(request.callback, key)
+            else:
+                self.backlog.done(request.callback, key)
         return outcome
 
     def _again(self, age: float, exc: CallbackFailed, context: dict[str, str], again: Outcome) -> Outcome:
@@ -143,7 +148,7 @@ class ResultDelivery:
         task.add_done_callback(self._cached.discard)
 
     async def _answer(self, request: Request, work: str) -> None:
-        outcome = await self._call_back(request, work, 0.0, {"hash": request.hash})
+        outcome = await self._call_back(request, work, 0.0, {"hash": request.hash}, queued=False)
         if outcome in _AGAIN:  # no message to redeliver: GET /works/{hash} has the work
             log.warning("callback of a cached work failed; the client can GET it",
                         extra={"hash": request.hash})
