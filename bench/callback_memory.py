@@ -6,11 +6,12 @@
 ``atto-work up``'s stack runs in this process (coordinator, adapter and worker server on the
 in-process broker and work-state store; the worker server on its default device, PoCL on a CPU),
 each request a LOCAL work of its own. The callback URL names a loopback port nothing listens on, so
-every callback fails and its result waits for a retry (the first retry is set past the end of the run, so each result is held exactly as a
-down receiver leaves it). ``tracemalloc`` compares the traced memory after every callback has failed
-once with the memory before the first request; the difference over N is the cost of one pending
-request: its store record, its WorkGenerated waiting in the queue, its backlog entry.
-Then the bound: one more request to that origin past ``CALLBACK_MAX_PENDING_PER_ORIGIN`` answers 503.
+every callback fails and its result waits for a retry (the first retry is set past the end of
+the run, so each result is held exactly as a down receiver leaves it). ``tracemalloc`` compares
+the traced memory after every callback has failed once with the memory before the first request;
+the difference over N is the cost of one pending request: its store record and cached work, its
+WorkGenerated waiting in the queue, its backlog entry. Then the bound: one more request to that
+origin, past ``CALLBACK_MAX_PENDING_PER_ORIGIN``, answers 503.
 Nothing leaves 127.0.0.1.
 """
 

@@ -14,6 +14,7 @@ A redelivery is never refused: its message was accepted already.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 from datetime import UTC, datetime
@@ -26,34 +27,51 @@ log = logging.getLogger(__name__)
 
 
 class _Queue:
-    """One subscription's backlog, with delayed redelivery."""
+    """One subscription's backlog, with delayed redelivery.
+
+    Messages waiting for their redelivery sit in one heap ordered by due time, under one timer for
+    the earliest: a few dozen bytes each, not a timer and a closure each (thousands wait while a
+    callback receiver is down).
+    """
 
     def __init__(self) -> None:
         self.ready: asyncio.Queue[Message] = asyncio.Queue()
         self.held = 0  # messages taken by a consumer, not yet acked or nacked
-        self._timers: set[asyncio.TimerHandle] = set()
+        self._later: list[tuple[float, int, Message]] = []  # (due, tie-breaker, message), a heap
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
 
     def put_later(self, message: Message, delay: float) -> None:
         loop = asyncio.get_running_loop()
+        heapq.heappush(self._later, (loop.time() + delay, next(self._order), message))
+        if self._later[0][2] is message:  # a new earliest: the timer moves to it
+            self._arm(loop)
 
-        def due() -> None:
-            self._timers.discard(timer)
-            self.ready.put_nowait(message)
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._later[0][0], self._release) if self._later else None
 
-        timer = loop.call_later(delay, due)
-        self._timers.add(timer)
+    def _release(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001  # the loop may run a timer up to its clock resolution early
+        while self._later and self._later[0][0] <= now:
+            self.ready.put_nowait(heapq.heappop(self._later)[2])
+        self._timer = None
+        self._arm(loop)
 
     def backlog(self) -> int:
-        return self.ready.qsize() + len(self._timers)
+        return self.ready.qsize() + len(self._later)
 
     def size(self) -> int:
         """Every message the queue is responsible for: its backlog and the ones being handled."""
         return self.backlog() + self.held
 
     def cancel_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._later.clear()
 
 
 class MemorySubscription:
