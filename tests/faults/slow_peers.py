@@ -58,17 +58,23 @@ class DrippingReceiver:
         self.accepted += 1
         self.open += 1
         self.most_open = max(self.most_open, self.open)
+        closed: asyncio.Future[bytes] | None = None
         try:
             await reader.readuntil(b"\r\n\r\n")
+            closed = asyncio.ensure_future(reader.read())  # done when the client closes its side
             for byte in self.HEAD:
                 writer.write(bytes([byte]))
                 await writer.drain()
-                await asyncio.sleep(self.interval)
+                await asyncio.wait([closed], timeout=self.interval)
+                if closed.done():
+                    break  # counted as closed as soon as the client gives up
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError,
                 asyncio.CancelledError):
             pass  # the client gave up, or the receiver stops
         finally:
             self.open -= 1
+            if closed is not None:
+                closed.cancel()
             writer.close()
 
     def __enter__(self) -> DrippingReceiver:
