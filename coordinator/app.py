@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from common.http import RequestLimits, add_probes, install_error_handlers
 from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackPolicy, CallbackSender
+from coordinator.callbacks.dns import DnsResolver
+from coordinator.callbacks.origins import OriginBacklog
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
 from coordinator.lifecycle import WorkLifecycle
@@ -46,8 +48,10 @@ def create_app(
     owns_broker = broker is None
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
     the_store: WorkStore = store if store is not None else create_store(settings)
-    policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
+    policy = CallbackPolicy(settings.allowed_networks, DnsResolver(settings.dns_servers),
+                            cache_seconds=settings.callback_dns_cache_seconds)
     the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret,
+                                          per_origin=settings.callback_connections_per_origin,
                                           format=settings.callback_format)
     metrics = CoordinatorMetrics()
 
@@ -62,8 +66,12 @@ def create_app(
     lifecycle = WorkLifecycle(the_store, publish, stop_search, settings,
                               lease=LEASE_CALLBACK_TIMEOUTS * settings.callback_timeout_seconds,
                               metrics=metrics)
+    # A failing result is retried within the longest redelivery delay plus one callback timeout.
+    backlog = OriginBacklog(settings.callback_max_pending_per_origin,
+                            hold=settings.broker_settings().messaging_retry_max_seconds
+                            + 2 * settings.callback_timeout_seconds)
     delivery = ResultDelivery(the_broker, the_sender, lifecycle, settings.pubsub_work_requested_topic,
-                              settings.callback_max_age, metrics)
+                              settings.callback_max_age, metrics, backlog)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,11 @@
   older than ``CALLBACK_MAX_AGE`` a failure drops that callback instead, with an error log and a
   metric.
 - A callback the address policy refuses is dropped at once (``coordinator.callbacks.errors``).
+- Each receiver's origin (scheme, host, port) gets a share of the callback client: a callback past
+  it is not attempted (``deferred``) and its result waits in the queue like a failed one, so a slow
+  receiver's results hold no connection nor slot that other receivers' callbacks need
+  (``coordinator.callbacks.origins``). The failed and deferred callbacks waiting for a retry are
+  counted per origin (``backlog``); at its bound intake answers 503 for that origin.
 - The store unavailable: the exception goes through, the message is nacked and comes back later.
 - A request answered from the cache at intake has no message behind it: its callback is sent once,
   from a task of its own (``answer_from_cache``); should it fail, the client can read the work with
@@ -28,7 +33,8 @@ import logging
 import time
 from datetime import UTC, datetime
 
-from coordinator.callbacks import CallbackFailed, CallbackRefused, CallbackSender
+from coordinator.callbacks import CallbackBusy, CallbackFailed, CallbackRefused, CallbackSender
+from coordinator.callbacks.origins import OriginBacklog
 from coordinator.lifecycle import WorkLifecycle
 from coordinator.metrics import CoordinatorMetrics
 from messaging import Broker, Message, Redeliver, WorkGenerated
@@ -44,6 +50,7 @@ class Outcome(enum.Enum):
     REFUSED = "refused"  # the address policy refused it: never retried
     DROPPED = "dropped"  # failed past CALLBACK_MAX_AGE
     RETRIED = "retried"  # failed: called back again when the message comes back
+    DEFERRED = "deferred"  # its origin had its share in progress: not attempted, called back later
 
 
 class CallbacksPending(Redeliver):
@@ -55,9 +62,10 @@ class ResultDelivery:
 
     def __init__(
         self, broker: Broker, sender: CallbackSender, lifecycle: WorkLifecycle, requested_topic: str,
-        max_age: float, metrics: CoordinatorMetrics,
+        max_age: float, metrics: CoordinatorMetrics, backlog: OriginBacklog,
     ) -> None:
         self._metrics = metrics
+        self.backlog = backlog
         self._broker = broker
         self._sender = sender
         self._lifecycle = lifecycle
@@ -79,8 +87,8 @@ class ResultDelivery:
         work = format_work(found.work)
         age = _age(message)
         outcomes = await asyncio.gather(*(self._call_back(r, work, age, context) for r in found.requests))
-        done = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o is not Outcome.RETRIED)
-        failed = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o is Outcome.RETRIED)
+        done = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o not in _AGAIN)
+        failed = tuple(r for r, o in zip(found.requests, outcomes, strict=True) if o in _AGAIN)
         await self._lifecycle.delivered(done)
         await self._lifecycle.failed(failed)
         if failed or found.retry_later:
@@ -89,28 +97,42 @@ class ResultDelivery:
         if found.requests:
             self._metrics.result_age_seconds.observe(age)
 
-    async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str]) -> Outcome:
+    async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str],
+                         queued: bool = True) -> Outcome:
+        """One callback; ``queued``: its result is in the queue (not a cached work's), so a failure
+        waits there for a retry and counts in the backlog of its origin."""
         started = time.perf_counter()
         try:
             await self._sender.send(request.callback, request.hash, work)
+        except CallbackBusy as exc:
+            outcome = self._again(age, exc, context, Outcome.DEFERRED)
         except CallbackRefused as exc:
             # The address policy refused it (the answer may have changed since intake): never retried.
             log.error("callback refused by the address policy, result dropped: %s", exc, extra=context)
             outcome = Outcome.REFUSED
         except CallbackFailed as exc:
             self._metrics.callback_seconds.observe(time.perf_counter() - started)
-            if age >= self._max_age:
-                log.error("callback failed for %.0f s, result dropped: %s", age, exc, extra=context)
-                outcome = Outcome.DROPPED
-            else:
-                log.warning("callback failed, will retry: %s", exc, extra=context)
-                outcome = Outcome.RETRIED
+            outcome = self._again(age, exc, context, Outcome.RETRIED)
         else:
             self._metrics.callback_seconds.observe(time.perf_counter() - started)
             log.info("callback delivered", extra=context)
             outcome = Outcome.DELIVERED
         self._metrics.results.labels(outcome.value).inc()
+        if queued:
+            key = request.id or request.hash  # a request the store lost has no id
+            if outcome in _AGAIN:
+                self.backlog.failed(request.callback, key)
+            else:
+                self.backlog.done(request.callback, key)
         return outcome
+
+    def _again(self, age: float, exc: CallbackFailed, context: dict[str, str], again: Outcome) -> Outcome:
+        """``again`` for a callback to try later, or DROPPED once its result is past CALLBACK_MAX_AGE."""
+        if age >= self._max_age:
+            log.error("callback failed for %.0f s, result dropped: %s", age, exc, extra=context)
+            return Outcome.DROPPED
+        log.warning("callback failed, will retry: %s", exc, extra=context)
+        return again
 
     async def _requeue(self, result: WorkGenerated, value: int, context: dict[str, str]) -> None:
         self._metrics.results.labels("invalid_work").inc()
@@ -126,8 +148,8 @@ class ResultDelivery:
         task.add_done_callback(self._cached.discard)
 
     async def _answer(self, request: Request, work: str) -> None:
-        outcome = await self._call_back(request, work, 0.0, {"hash": request.hash})
-        if outcome is Outcome.RETRIED:  # no message to redeliver: GET /works/{hash} has the work
+        outcome = await self._call_back(request, work, 0.0, {"hash": request.hash}, queued=False)
+        if outcome in _AGAIN:  # no message to redeliver: GET /works/{hash} has the work
             log.warning("callback of a cached work failed; the client can GET it",
                         extra={"hash": request.hash})
 
@@ -137,6 +159,9 @@ class ResultDelivery:
             await asyncio.wait(list(self._cached), timeout=grace)
         for task in list(self._cached):
             task.cancel()
+
+
+_AGAIN = (Outcome.RETRIED, Outcome.DEFERRED)
 
 
 def _age(message: Message) -> float:

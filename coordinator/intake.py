@@ -144,8 +144,9 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
             414: {"description": "URL longer than 2,048 characters"},
             429: {"description": "over COORDINATOR_RATE_LIMIT, or STORE_MAX_REQUESTS_PER_HASH requests "
                                  "already wait for this hash; retry after Retry-After"},
-            503: {"description": "the queue or the state store cannot take the request now; retry "
-                                 "after Retry-After"},
+            503: {"description": "the queue or the state store cannot take the request now, or "
+                                 "CALLBACK_MAX_PENDING_PER_ORIGIN callbacks to the callback's origin "
+                                 "wait for a retry; retry after Retry-After"},
         },
     )
     async def request_work(
@@ -163,6 +164,10 @@ def create_router(max_clock_skew: float, metrics: CoordinatorMetrics,
             rejected.inc()
             return error(400, str(exc))
         state = request.app.state
+        if state.delivery.backlog.full(body.callback):  # its receiver is down: queue nothing more
+            unavailable.inc()
+            return error(503, "too many callbacks to this callback URL's server wait for a retry; "
+                              "retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         try:
             accepted = await state.lifecycle.submit(target, limit, body.callback, request.state.api_key,
                                                     body.timeout)

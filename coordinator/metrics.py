@@ -21,7 +21,8 @@ class CoordinatorMetrics:
         )
         self.results = Counter(
             "coordinator_results_total",
-            "WorkGenerated messages by outcome: delivered, retried (callback failed, nacked), "
+            "Callbacks of WorkGenerated messages by outcome: delivered, retried (callback failed, nacked), "
+            "deferred (its origin had its share of callbacks in progress: not attempted, nacked), "
             "dropped (callback failed past CALLBACK_MAX_AGE), refused (callback address not allowed), "
             "invalid_work (re-queued), malformed",
             ["outcome"], registry=r,

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 from common.settings import Milliseconds
 from coordinator.auth import parse_api_keys
@@ -29,7 +37,15 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     coordinator_max_clock_skew_seconds: NonNegativeFloat = Field(60.0, description=(
         "how far ahead of our clock a request's timestamp may be (the Atto work-server allows 60 s)"))
     callback_timeout_seconds: PositiveFloat = Field(10.0, description=(
-        "timeout of one whole callback POST: connect (TLS included), send, answer"))
+        "timeout of one whole callback POST: waiting for a connection, connect (TLS included), send, "
+        "the whole answer"))
+    callback_connections_per_origin: PositiveInt = Field(8, description=(
+        "connections at most to one callback origin (scheme, host, port); four times as many "
+        "callbacks may be in progress for it, more wait in the queue (`deferred`), so a slow "
+        "receiver holds only its own share"))
+    callback_max_pending_per_origin: PositiveInt = Field(1000, description=(
+        "failed callbacks of one origin waiting for their retry (per replica); at this bound "
+        "`POST /works/{hash}` with a callback to that origin answers 503 with `Retry-After`"))
     callback_max_age: PositiveFloat = Field(3600.0, description=(
         "seconds after which a result whose callback still fails is dropped (error log, "
         "`coordinator_results_total{outcome=\"dropped\"}`)"))
@@ -41,8 +57,12 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
         "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
     callback_dns_cache_seconds: NonNegativeFloat = Field(10.0, description=(
-        "seconds intake reuses the DNS answer for a callback host name (0: a lookup per request); "
+        "seconds intake reuses the DNS answer for a callback host name, or its failure to resolve "
+        "(0: a lookup per request); "
         "delivery always looks the name up afresh and checks every address again"))
+    callback_dns_servers: str = Field("", description=(
+        "DNS servers for callback host names, `address[:port]` comma- or space-separated (e.g. "
+        "`10.0.0.2, 10.0.0.3:5353`); unset: the system's (`/etc/resolv.conf`)"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
     callback_format: Literal["json", "work"] = Field("json", description=(
@@ -87,6 +107,10 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     @property
     def allowed_networks(self) -> tuple[IPNetwork, ...]:
         return parse_networks(self.callback_allowed_networks)
+
+    @property
+    def dns_servers(self) -> list[str]:
+        return self.callback_dns_servers.replace(",", " ").split()
 
     @property
     def api_keys(self) -> tuple[str, ...]:

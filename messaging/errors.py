@@ -6,6 +6,8 @@
      │                         publish at intake   -> HTTP 503 {"error": ...}; nothing accepted
      │                         publish in a handler -> the handler raises: nack (redeliver later)
      │                         subscribe           -> the service is not ready (``/ready`` 503)
+     │    └── BrokerFull     the in-process broker holds its bound of messages for the topic
+     │                       (``MESSAGING_MEMORY_MAX_BACKLOG``): as above, nothing is queued
      ├── Redeliver           raised by a handler for an expected failure it has already reported
      │    │                  (a callback receiver down, a worker server that failed):
      │    │                    nack (redeliver after ``messaging.retry.redelivery_delay``),
@@ -26,6 +28,10 @@ from __future__ import annotations
 
 class BrokerUnavailable(Exception):
     """The broker could not take or give messages (down, unreachable, not configured)."""
+
+
+class BrokerFull(BrokerUnavailable):
+    """A topic of the in-process broker holds as many messages as it may; retry later."""
 
 
 class Redeliver(Exception):

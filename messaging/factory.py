@@ -16,4 +16,5 @@ def create_broker(settings: MessagingSettings) -> Broker:
     return MemoryBroker(
         retry_min_seconds=settings.messaging_retry_min_seconds,
         retry_max_seconds=settings.messaging_retry_max_seconds,
+        max_backlog=settings.messaging_memory_max_backlog,
     )

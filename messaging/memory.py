@@ -4,46 +4,74 @@ Topics fan out to their subscriptions; each subscription is a queue. A consumer 
 ``max_outstanding`` handlers at once; a handler that returns acks its message, one that raises
 nacks it and the message comes back after ``messaging.retry.redelivery_delay``. Messages held by a
 consumer that stops are put back, so nothing accepted is lost while the process lives.
+
+Memory is bounded per topic: while one of its subscriptions holds ``max_backlog`` messages (waiting,
+waiting for a redelivery, or being handled), a publish to the topic raises ``BrokerFull`` (a
+``BrokerUnavailable``: intake answers 503, an adapter nacks and tries later) and queues nothing.
+A redelivery is never refused: its message was accepted already.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
 import itertools
 import logging
 from datetime import UTC, datetime
 
 from messaging.broker import Handler, Message, OwnSubscription
-from messaging.errors import BrokerUnavailable
+from messaging.errors import BrokerFull, BrokerUnavailable
 from messaging.retry import log_handler_failure, redelivery_delay
 
 log = logging.getLogger(__name__)
 
 
 class _Queue:
-    """One subscription's backlog, with delayed redelivery."""
+    """One subscription's backlog, with delayed redelivery.
+
+    Messages waiting for their redelivery sit in one heap ordered by due time, under one timer for
+    the earliest: a few dozen bytes each, not a timer and a closure each (thousands wait while a
+    callback receiver is down).
+    """
 
     def __init__(self) -> None:
         self.ready: asyncio.Queue[Message] = asyncio.Queue()
-        self._timers: set[asyncio.TimerHandle] = set()
+        self.held = 0  # messages taken by a consumer, not yet acked or nacked
+        self._later: list[tuple[float, int, Message]] = []  # (due, tie-breaker, message), a heap
+        self._order = itertools.count()
+        self._timer: asyncio.TimerHandle | None = None
 
     def put_later(self, message: Message, delay: float) -> None:
         loop = asyncio.get_running_loop()
+        heapq.heappush(self._later, (loop.time() + delay, next(self._order), message))
+        if self._later[0][2] is message:  # a new earliest: the timer moves to it
+            self._arm(loop)
 
-        def due() -> None:
-            self._timers.discard(timer)
-            self.ready.put_nowait(message)
+    def _arm(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(self._later[0][0], self._release) if self._later else None
 
-        timer = loop.call_later(delay, due)
-        self._timers.add(timer)
+    def _release(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time() + 0.001  # the loop may run a timer up to its clock resolution early
+        while self._later and self._later[0][0] <= now:
+            self.ready.put_nowait(heapq.heappop(self._later)[2])
+        self._timer = None
+        self._arm(loop)
 
     def backlog(self) -> int:
-        return self.ready.qsize() + len(self._timers)
+        return self.ready.qsize() + len(self._later)
+
+    def size(self) -> int:
+        """Every message the queue is responsible for: its backlog and the ones being handled."""
+        return self.backlog() + self.held
 
     def cancel_timers(self) -> None:
-        for timer in self._timers:
-            timer.cancel()
-        self._timers.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._later.clear()
 
 
 class MemorySubscription:
@@ -69,6 +97,7 @@ class MemorySubscription:
                 if self._slots is not None:
                     self._slots.release()
                 raise
+            self._queue.held += 1
             task = asyncio.create_task(self._handle(message))
             self._running[task] = message
 
@@ -81,6 +110,7 @@ class MemorySubscription:
             delay = self._broker.nack(self._queue, message)
             log_handler_failure(log, message.message_id, exc, delay)
         finally:
+            self._queue.held -= 1
             self._running.pop(asyncio.current_task(), None)  # type: ignore[arg-type]
             if self._slots is not None:
                 self._slots.release()
@@ -104,8 +134,12 @@ class MemorySubscription:
 class MemoryBroker:
     """In-process topics and subscriptions; see the module docstring."""
 
-    def __init__(self, retry_min_seconds: float = 1.0, retry_max_seconds: float = 300.0) -> None:
+    def __init__(self, retry_min_seconds: float = 1.0, retry_max_seconds: float = 300.0,
+                 max_backlog: int | None = None) -> None:
+        """``max_backlog``: messages one subscription may hold before its topic refuses more
+        (None: no bound)."""
         self._retry = (retry_min_seconds, retry_max_seconds)
+        self._max_backlog = max_backlog
         self._topics: dict[str, list[str]] = {}
         self._queues: dict[str, _Queue] = {}
         self._subscriptions: set[MemorySubscription] = set()
@@ -133,12 +167,15 @@ class MemoryBroker:
             raise BrokerUnavailable("the in-process broker is closed")
         if topic not in self._topics:
             raise BrokerUnavailable(f"topic {topic!r} does not exist")
+        queues = [self._queues[name] for name in self._topics[topic]]
+        if self._max_backlog is not None and any(q.size() >= self._max_backlog for q in queues):
+            raise BrokerFull(f"topic {topic!r} holds {self._max_backlog} messages; retry later")
         message = Message(
             data=bytes(data), message_id=str(next(self._ids)), publish_time=datetime.now(UTC),
             attributes=dict(attributes or {}),
         )
-        for name in self._topics[topic]:
-            self._queues[name].ready.put_nowait(message)
+        for queue in queues:
+            queue.ready.put_nowait(message)
         return message.message_id
 
     async def subscribe(

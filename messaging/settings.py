@@ -31,6 +31,10 @@ class MessagingSettings(BaseSettings):
         "these bounds, so it doubles each time"))
     messaging_retry_max_seconds: PositiveFloat = Field(300.0, description=(
         "longest redelivery delay of a failed message"))
+    messaging_memory_max_backlog: PositiveInt = Field(10000, description=(
+        "in-process broker (`memory`): messages one subscription may hold (waiting, waiting for a "
+        "redelivery, being handled); past it a publish to its topic fails (the coordinator answers "
+        "503 with `Retry-After`) and queues nothing"))
 
     @property
     def backend(self) -> Literal["memory", "pubsub"]:

@@ -11,8 +11,11 @@
         │                            acked and dropped (``dropped``). Causes: connection error, TLS
         │                            failure, timeout, a non-2xx (a 3xx included: redirects are never
         │                            followed). Raised at intake only as its subclass:
-        └── CallbackUnresolved       the host has no address now (DNS failure or empty answer)
-                                     intake: 400; delivery: nacked (DNS may come back)
+        ├── CallbackUnresolved       the host has no address now (DNS failure or empty answer)
+        │                            intake: 400; delivery: nacked (DNS may come back)
+        └── CallbackBusy             the receiver's origin already has its share of callbacks in
+                                     progress: not attempted; delivery: nacked (``deferred``), the
+                                     result waits in the queue, not in the connection pool
 
 A refused callback is deliberately not a ``CallbackFailed``: a retryable error must never be caught
 where a refusal is meant, nor a refusal retried for an hour.
@@ -37,3 +40,7 @@ class CallbackFailed(CallbackError, Redeliver):
 
 class CallbackUnresolved(CallbackFailed):
     """The callback host did not resolve (now): a 400 at intake, a retry at delivery."""
+
+
+class CallbackBusy(CallbackFailed):
+    """The callback's origin has its share of callbacks in progress: not attempted, retried later."""

@@ -11,7 +11,10 @@ the check and the connect, so a DNS answer that changes (rebinding) cannot slip 
 
 Intake keeps each host's answer for ``CALLBACK_DNS_CACHE_SECONDS`` (``check``), so a burst of
 requests naming one host costs one lookup, not one each; the addresses are checked on every request
-all the same, and delivery always looks up afresh (``resolve``).
+all the same, and delivery always looks up afresh (``resolve``). A name that did not resolve is kept
+as long (a negative answer), so requests naming a name whose servers never answer fail at once
+instead of each waiting out the timeout. Lookups go through c-ares (``coordinator.callbacks.dns``):
+a slow name never holds up another.
 
 Address classification leans on the stdlib ``ipaddress`` flags, with these known gaps covered:
 - ``is_global`` is True for multicast (224.0.0.0/4, ff00::/8) and for deprecated site-local
@@ -29,13 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import socket
+import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from yarl import URL
 
+from coordinator.callbacks.dns import DnsResolver
 from coordinator.callbacks.errors import CallbackRefused, CallbackUnresolved
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -48,6 +52,8 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NOT_GLOBAL_EXTRA: tuple[IPNetwork, ...] = (
     ipaddress.ip_network("3fff::/20"),  # documentation (RFC 9637, 2024); global on Python 3.11
 )
+#: A label of the legacy IPv4 forms ``inet_aton`` reads: decimal, octal (leading 0) or hex (0x).
+_NUMERIC_LABEL = re.compile(r"(?i)0x[0-9a-f]*|[0-9]+")
 #: Hosts whose answers intake keeps at most; a full cache is emptied (bounds memory, not time).
 CACHE_ENTRIES = 4096
 
@@ -101,22 +107,16 @@ def why_not_global(address: IPAddress) -> str | None:
     return next((name for name, hit in checks if hit), None)
 
 
-async def system_resolver(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (A and AAAA), via the event loop's getaddrinfo."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
 @dataclass
 class CallbackPolicy:
     """The SSRF rules: allowed schemes, the resolver, and the networks opened by configuration."""
 
     allowed_networks: tuple[IPNetwork, ...] = ()
-    resolver: Resolver = system_resolver
+    resolver: Resolver = field(default_factory=DnsResolver)
     resolve_timeout: float = 5.0
-    #: Seconds intake reuses a host's answer (0: look up on every request).
+    #: Seconds intake reuses a host's answer, or its failure to resolve (0: look up every time).
     cache_seconds: float = 10.0
-    _cache: dict[tuple[str, int], tuple[float, list[str]]] = field(default_factory=dict, repr=False)
+    _cache: dict[tuple[str, int], tuple[float, list[str] | str]] = field(default_factory=dict, repr=False)
 
     def check_address(self, address: IPAddress) -> None:
         """Raise ``CallbackRefused`` unless ``address`` is public or explicitly allowed."""
@@ -150,14 +150,14 @@ class CallbackPolicy:
         """Whether ``host`` is an IP address literal (checked here, raising ``CallbackRefused``)
         rather than a name to look up.
 
-        Hosts that merely look numeric (``2130706433``, ``127.1``, a colon) are refused: aiohttp
-        dials such a host without asking a resolver, and the socket layer would read those legacy
-        forms as an address we never checked.
+        Hosts that merely look numeric (``2130706433``, ``127.1``, ``0x7f.1``, a colon) are refused:
+        aiohttp dials such a host without asking a resolver, and the socket layer would read those
+        legacy forms as an address we never checked.
         """
         try:
             literal = ipaddress.ip_address(host.strip("[]"))
         except ValueError:
-            if ":" in host or host.replace(".", "").isdigit():
+            if ":" in host or all(_NUMERIC_LABEL.fullmatch(label) for label in host.split(".")):
                 raise CallbackRefused(f"callback host {host!r} is not a plain IP address") from None
             return False
         self.check_address(literal)
@@ -179,14 +179,19 @@ class CallbackPolicy:
         now = time.monotonic()
         kept = self._cache.get((host, port))
         if kept is not None and kept[0] > now:
-            names = kept[1]
+            answer = kept[1]
         else:
-            names = await self._lookup(host, port)
+            try:
+                answer = await self._lookup(host, port)
+            except CallbackUnresolved as exc:
+                answer = str(exc)
             if self.cache_seconds > 0:
                 if len(self._cache) >= CACHE_ENTRIES:
                     self._cache.clear()
-                self._cache[(host, port)] = (now + self.cache_seconds, names)
-        self._checked(host, names)
+                self._cache[(host, port)] = (now + self.cache_seconds, answer)
+        if isinstance(answer, str):
+            raise CallbackUnresolved(answer)
+        self._checked(host, answer)
         return parsed
 
     async def _lookup(self, host: str, port: int) -> list[str]:
@@ -198,6 +203,10 @@ class CallbackPolicy:
         if not names:
             raise CallbackUnresolved(f"callback host {host!r} has no address")
         return names
+
+    async def close(self) -> None:
+        if isinstance(self.resolver, DnsResolver):
+            await self.resolver.close()
 
     def _checked(self, host: str, names: list[str]) -> list[IPAddress]:
         # A scope (fe80::1%eth0) names an interface, not an address; the address decides.

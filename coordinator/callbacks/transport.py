@@ -18,7 +18,11 @@ The session also: ignores environment proxies (``trust_env=False``: a proxy woul
 behalf to whatever the name resolves to there, skipping the check), keeps no cookies (one client's
 receiver must not set cookies sent to another's), does not inflate compressed bodies, and bounds
 the response's status line and header fields (``max_line_size``, ``max_field_size``) and the whole
-exchange (``ClientTimeout(total=...)``). Redirects are refused per request (``allow_redirects=False``).
+exchange (``ClientTimeout(total=...)``: the wait for a pooled connection, the connect, and an answer
+dripping in byte by byte all count). Redirects are refused per request (``allow_redirects=False``).
+Connections are capped per origin (``limit_per_host``: aiohttp keys its pool by host, port and TLS,
+which is the URL's scheme, host and port), so a slow receiver can hold its own share of the pool,
+never all of it.
 """
 
 from __future__ import annotations
@@ -63,13 +67,15 @@ class PinnedResolver(AbstractResolver):
         pass
 
 
-def open_session(policy: CallbackPolicy, timeout: float,
+def open_session(policy: CallbackPolicy, timeout: float, per_origin: int,
                  verify: ssl.SSLContext | bool = True) -> aiohttp.ClientSession:
-    """A session whose connections go through ``PinnedResolver``; call within the event loop."""
+    """A session whose connections go through ``PinnedResolver``, at most ``per_origin`` of them to
+    one origin; call within the event loop."""
     connector = aiohttp.TCPConnector(
         resolver=PinnedResolver(policy),
         use_dns_cache=False,  # every new connection is checked by a fresh lookup
         limit=MAX_CONNECTIONS,
+        limit_per_host=per_origin,
         ssl=verify,
     )
     return aiohttp.ClientSession(

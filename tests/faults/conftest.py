@@ -38,5 +38,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"{row['scenario']:<44} {row['requests']:>8} {row['lost']:>5} "
             f"{row['invalid_delivered']:>8} {row['duplicates']:>10}")
+        if "figures" in row:
+            terminalreporter.write_line(f"    {row['figures']}")
     if path := os.environ.get("ATTO_WORK_FAULTS_REPORT"):
         Path(path).write_text(json.dumps(REPORT, indent=2) + "\n")

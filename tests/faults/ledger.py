@@ -42,25 +42,31 @@ class Ledger:
     def __init__(self, receiver: CallbackReceiver) -> None:
         self.receiver = receiver
         self.accepted: dict[str, int] = {}  # hash -> threshold
+        self.accepted_at: dict[str, float] = {}  # hash -> time.perf_counter() of its 202
 
     def post(self, coordinator: str, count: int = 1, network: str = "LOCAL",
-             within: float = 60.0) -> list[str]:
-        """Post ``count`` requests for fresh random hashes; each retried until accepted."""
+             within: float = 60.0, callback: str | None = None) -> list[str]:
+        """Post ``count`` requests for fresh random hashes; each retried until accepted.
+        ``callback``: another URL of the receiver's (default its own ``url``)."""
         hashes = [secrets.token_hex(32).upper() for _ in range(count)]
         for target in hashes:
-            self.post_to(coordinator, target, network, within)
+            self.post_to(coordinator, target, network, within, callback)
         return hashes
 
-    def post_to(self, coordinator: str, target: str, network: str = "LOCAL", within: float = 60.0) -> None:
+    def post_to(self, coordinator: str, target: str, network: str = "LOCAL", within: float = 60.0,
+                callback: str | None = None) -> None:
         """Post one request for ``target`` (another caller's, when it was posted before)."""
         with httpx.Client(base_url=coordinator, trust_env=False, timeout=10) as client:
-            self.accepted[target] = self._post_one(client, target, network, within)
+            self.accepted[target] = self._post_one(client, target, network, within,
+                                                   callback or self.receiver.url)
+        self.accepted_at[target] = time.perf_counter()
 
-    def _post_one(self, client: httpx.Client, target: str, network: str, within: float) -> int:
+    def _post_one(self, client: httpx.Client, target: str, network: str, within: float,
+                  callback: str) -> int:
         deadline = time.monotonic() + within
         while True:
             body = {"network": network, "timestamp": datetime.now(UTC).isoformat(),
-                    "callback": self.receiver.url}
+                    "callback": callback}
             try:
                 answer = client.post(f"/works/{target}", json=body)
                 if answer.status_code == 202:
@@ -70,6 +76,13 @@ class Ledger:
                 pass  # the coordinator is down or restarting: a client tries again
             assert time.monotonic() < deadline, f"no coordinator accepted {target} within {within} s"
             time.sleep(0.2)
+
+    def delays(self) -> list[float]:
+        """Seconds from each accepted request's 202 to its first callback, sorted."""
+        first: dict[str, float] = {}
+        for callback in self.receiver.callbacks:
+            first.setdefault(str(callback.body.get("hash")), callback.received_at)
+        return sorted(first[h] - self.accepted_at[h] for h in self.accepted_at if h in first)
 
     def delivered(self) -> set[str]:
         return {str(c.body.get("hash")) for c in self.receiver.callbacks} & set(self.accepted)
