@@ -10,8 +10,8 @@ Keys are at least 16 printable ASCII characters without spaces or commas, and ca
 
 With keys set, ``POST``, ``GET`` and ``DELETE /works/{hash}`` need ``Authorization: Bearer <key>``;
 otherwise 401 with ``WWW-Authenticate: Bearer``. ``COORDINATOR_RATE_LIMIT`` (requests per second,
-unset = no limit) applies per key, or per client address when no keys are configured; over it, 429 +
-``Retry-After``.
+unset = no limit) applies per key, or per client address (IPv6: per /64) when no keys are configured;
+over it, 429 + ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi import Depends, HTTPException, Request
 
 from common.bearer import BearerTokens, bearer_scheme
-from coordinator.rate_limit import RateLimiter
+from coordinator.rate_limit import RateLimiter, address_key
 
 MIN_KEY_LENGTH = 16
 
@@ -67,7 +67,7 @@ class ApiKeyGuard:
         request.state.api_key = self.keys[index] if index is not None else None
         if index is not None:
             return f"key:{index}"
-        return f"addr:{request.client.host if request.client else '?'}"
+        return f"addr:{address_key(request.client.host) if request.client else '?'}"
 
     async def __call__(self, request: Request, _=Depends(bearer_scheme)) -> None:  # noqa: B008
         client = self.client_id(request)

@@ -43,8 +43,8 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
     coordinator_rate_limit: PositiveFloat | None = Field(None, description=(
-        "requests per second per API key (per client address without keys; per replica), `429` with "
-        "`Retry-After` beyond; unset: no limit"))
+        "requests per second per API key (per client address without keys, an IPv6 client per /64; "
+        "per replica), `429` with `Retry-After` beyond; unset: no limit"))
 
     @field_validator("callback_allowed_networks")
     @classmethod

@@ -89,3 +89,24 @@ def test_a_bad_entry_stops_the_start_naming_the_variable(
         atto_work.serving.serve(object(), "127.0.0.1", 1)
     assert exited.value.code == 2
     assert "FORWARDED_ALLOW_IPS" in capsys.readouterr().err
+
+
+async def test_a_peer_outside_the_trusted_proxies_cannot_pick_its_address() -> None:
+    # Proxies are configured, but the test client (127.0.0.1) is not one of them: its header is
+    # ignored and every request counts against its own connection address.
+    async with coordinator(ProxySettings(forwarded_allow_ips="10.0.0.0/8")) as base, \
+            httpx.AsyncClient(timeout=30) as client:
+        assert await post_as(client, base, "203.0.113.7") == 202
+        assert await post_as(client, base, "198.51.100.9") == 429
+
+
+async def test_ipv6_clients_are_limited_per_64() -> None:
+    # One IPv6 subscriber gets a whole /64: every address in it shares one bucket.
+    async with coordinator(ProxySettings(forwarded_allow_ips="127.0.0.1")) as base, \
+            httpx.AsyncClient(timeout=30) as client:
+        assert await post_as(client, base, "2001:db8:1:2::1") == 202
+        assert await post_as(client, base, "2001:db8:1:2:ffff::9") == 429  # same /64
+        assert await post_as(client, base, "2001:db8:1:3::1") == 202  # the next /64
+        # An IPv4 client written as an IPv4-mapped IPv6 address is that IPv4 client.
+        assert await post_as(client, base, "198.51.100.20") == 202
+        assert await post_as(client, base, "::ffff:198.51.100.20") == 429
