@@ -55,7 +55,11 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # One broker for all three; its redelivery bounds are the callback retry bounds (they default
     # to MESSAGING_RETRY_*), since callbacks are what a client waits on.
     broker = create_broker(coordinator_settings.broker_settings())
-    worker_app = create_worker_app(load_settings(SolverSettings))
+    # SOLVER_TOKEN guards /solver together with the API keys (atto_work.embedded), so the worker
+    # server itself is made without it: it would refuse the keys.
+    solver_settings = load_settings(SolverSettings)
+    worker_app = create_worker_app(solver_settings.model_copy(update={"token": None}))
+    solver_token = solver_settings.token.get_secret_value() if solver_settings.token else None
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
 
     def banner() -> None:
@@ -64,7 +68,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"  callbacks may reach these non-public networks: {opened} "
               "(CALLBACK_ALLOWED_NETWORKS; every public address is allowed)", file=sys.stderr, flush=True)
 
-    app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner)
+    app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner,
+                           solver_token=solver_token)
     return serve(app, args.host, args.port)
 
 
