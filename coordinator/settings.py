@@ -33,7 +33,8 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "longest retry delay of a failed callback; unset: `MESSAGING_RETRY_MAX_SECONDS`"))
     callback_allowed_networks: str = Field("", description=(
         "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
-        "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
+        "they are not public; `atto-work up` listening on loopback opens `127.0.0.0/8,::1/128` when this is "
+        "unset (the images set it empty)"))
     callback_dns_cache_seconds: NonNegativeFloat = Field(10.0, description=(
         "seconds intake reuses the DNS answer for a callback host name (0: a lookup per request); "
         "delivery always looks the name up afresh and checks every address again"))

@@ -8,14 +8,28 @@ coordinator on ``--host``/``--port``. ``--messaging pubsub`` runs the same three
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from datetime import UTC, datetime
 
 from atto_work.commands import options
 
-#: What ``atto-work up`` lets callbacks reach by default besides public addresses: this machine.
+#: What ``atto-work up`` on loopback lets callbacks reach by default besides public addresses.
 LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+
+
+def default_allowed_networks(host: str) -> str:
+    """``CALLBACK_ALLOWED_NETWORKS`` when unset: this machine while ``up`` listens on loopback only
+    (the development default: ``atto-work request`` and a local receiver are called back), nothing
+    when it listens on other interfaces (a container, a server), where a callback could otherwise
+    POST to this machine's own endpoints."""
+    if host == "localhost":
+        return LOOPBACK_NETWORKS
+    try:
+        return LOOPBACK_NETWORKS if ipaddress.ip_address(host).is_loopback else ""
+    except ValueError:  # a host name other than localhost
+        return ""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,9 +56,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from worker_adapter import AdapterSettings
 
     setup_logging()
-    # The local demo calls back to loopback (``atto-work request``, a receiver on this machine),
-    # which the callback policy refuses by default; open it unless the user chose otherwise.
-    allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", LOOPBACK_NETWORKS)
+    allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", default_allowed_networks(args.host))
     coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging,
                                          callback_allowed_networks=allowed)
     # The adapter calls the worker server in-process (atto_work.embedded): WORKER_URL is not used.
