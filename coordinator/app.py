@@ -13,9 +13,10 @@ from fastapi import FastAPI
 from common.http import RequestLimits, add_probes, install_error_handlers
 from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackPolicy, CallbackSender
+from coordinator.callbacks.signing import SigningSecrets
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
-from coordinator.lifecycle import WorkLifecycle
+from coordinator.lifecycle import WorkLifecycle, caller_id
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.settings import CoordinatorSettings
 from messaging import Broker, WorkCancelled, WorkRequested, create_broker
@@ -47,7 +48,9 @@ def create_app(
     the_broker: Broker = broker if broker is not None else create_broker(settings.broker_settings())
     the_store: WorkStore = store if store is not None else create_store(settings)
     policy = CallbackPolicy(settings.allowed_networks, cache_seconds=settings.callback_dns_cache_seconds)
-    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret)
+    signing = SigningSecrets(settings.signing_secret,
+                             {caller_id(key): secret for key, secret in settings.signing_keys.items()})
+    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, signing)
     metrics = CoordinatorMetrics()
 
     async def publish(message: WorkRequested, deadline: float) -> None:

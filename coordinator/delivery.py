@@ -92,7 +92,7 @@ class ResultDelivery:
     async def _call_back(self, request: Request, work: str, age: float, context: dict[str, str]) -> Outcome:
         started = time.perf_counter()
         try:
-            await self._sender.send(request.callback, request.hash, work)
+            await self._sender.send(request.callback, request.hash, work, request.caller)
         except CallbackRefused as exc:
             # The address policy refused it (the answer may have changed since intake): never retried.
             log.error("callback refused by the address policy, result dropped: %s", exc, extra=context)

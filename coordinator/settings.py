@@ -6,10 +6,11 @@ which broker and which work-state store to use and what the coordinator does wit
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator
+from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
 
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
+from coordinator.callbacks.signing import parse_signing_keys
 from messaging import MessagingSettings
 from messaging.topics import CancelledTopic, GeneratedSubscription, GeneratedTopic, RequestedTopic
 from store import StoreSettings
@@ -40,6 +41,10 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "delivery always looks the name up afresh and checks every address again"))
     callback_signing_secret: SecretStr | None = Field(None, description=(
         "when set, every callback carries `X-Atto-Work-Signature` (see docs/api.md)"))
+    callback_signing_keys: SecretStr | None = Field(None, description=(
+        "per-client signing secrets: `<api key> <secret>` entries separated by commas or newlines, "
+        "or `@/path/to/file`; a request made with one of these API keys has its callbacks signed "
+        "with that key's secret, the others with `CALLBACK_SIGNING_SECRET` (see docs/api.md)"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
@@ -60,6 +65,21 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
             parse_api_keys(value.get_secret_value())
         return value
 
+    @field_validator("callback_signing_keys")
+    @classmethod
+    def _signing_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_signing_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def _signing_keys_are_api_keys(self) -> CoordinatorSettings:
+        if set(self.signing_keys) - set(self.api_keys):
+            # A typo would otherwise sign that client's callbacks with the global secret unnoticed.
+            raise ValueError("callback_signing_keys: names an API key that COORDINATOR_API_KEYS "
+                             "does not hold")
+        return self
+
     @property
     def allowed_networks(self) -> tuple[IPNetwork, ...]:
         return parse_networks(self.callback_allowed_networks)
@@ -68,6 +88,11 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     def api_keys(self) -> tuple[str, ...]:
         keys = self.coordinator_api_keys
         return parse_api_keys(keys.get_secret_value() if keys else "")
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        keys = self.callback_signing_keys
+        return parse_signing_keys(keys.get_secret_value() if keys else "")
 
     @property
     def signing_secret(self) -> str | None:

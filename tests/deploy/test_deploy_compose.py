@@ -92,7 +92,8 @@ def test_every_env_var_the_services_read_is_set(services) -> None:
     # Secrets are passed through from the developer's shell, never written here.
     for name in ("coordinator", "adapter", "worker"):
         env = services[name]["environment"]
-        for secret in {"COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET", "SOLVER_TOKEN"} & set(env):
+        for secret in {"COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET", "CALLBACK_SIGNING_KEYS",
+                       "SOLVER_TOKEN"} & set(env):
             assert env[secret] is None, f"{name} hard-codes {secret}"
 
 

@@ -198,10 +198,10 @@ def test_secret_env_comes_from_the_secret(renderings) -> None:
         for var, item in env_map(container).items():
             if var in SECRET_ENV:
                 ref = item["valueFrom"]["secretKeyRef"]
-                # Only the signing secret may be absent; the coordinator is exposed here, so its
+                # Only the signing secrets may be absent; the coordinator is exposed here, so its
                 # API keys are as mandatory as the solver token.
                 assert ref == {"name": secret["metadata"]["name"], "key": SECRET_ENV[var],
-                               "optional": var == "CALLBACK_SIGNING_SECRET"}
+                               "optional": var in ("CALLBACK_SIGNING_SECRET", "CALLBACK_SIGNING_KEYS")}
                 assert SECRET_ENV[var] in secret["data"]
             else:
                 assert "valueFrom" not in item
