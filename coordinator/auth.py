@@ -16,11 +16,10 @@ over it, 429 + ``Retry-After``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Depends, HTTPException, Request
 
 from common.bearer import BearerTokens, bearer_scheme
+from common.settings import setting_entries
 from coordinator.rate_limit import RateLimiter, address_key
 
 MIN_KEY_LENGTH = 16
@@ -36,18 +35,7 @@ def _check_key(key: str) -> str:
 
 def parse_api_keys(value: str | None) -> tuple[str, ...]:
     """The keys named by ``COORDINATOR_API_KEYS`` (a list, or ``@file``); raises ValueError."""
-    value = (value or "").strip()
-    if value.startswith("@"):
-        path = Path(value[1:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read API key file {str(path)!r}: {exc.strerror}") from None
-        lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-        value = ",".join(lines)
-        if not value.strip():
-            raise ValueError(f"API key file {str(path)!r} holds no key")
-    keys = [item.strip() for item in value.split(",") if item.strip()]
+    keys = setting_entries(value, "API key")
     return tuple(dict.fromkeys(_check_key(key) for key in keys))
 
 

@@ -6,7 +6,15 @@ which broker and which work-state store to use and what the coordinator does wit
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat, PositiveFloat, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
@@ -58,18 +66,12 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         parse_networks(value)  # a bad CIDR stops the start with a line naming the variable
         return value
 
-    @field_validator("coordinator_api_keys")
+    @field_validator("coordinator_api_keys", "callback_signing_keys")
     @classmethod
-    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+    def _keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        parse = parse_api_keys if info.field_name == "coordinator_api_keys" else parse_signing_keys
         if value is not None:
-            parse_api_keys(value.get_secret_value())
-        return value
-
-    @field_validator("callback_signing_keys")
-    @classmethod
-    def _signing_keys(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            parse_signing_keys(value.get_secret_value())
+            parse(value.get_secret_value())  # a bad entry stops the start naming the variable
         return value
 
     @model_validator(mode="after")

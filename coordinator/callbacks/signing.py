@@ -22,7 +22,8 @@ import hashlib
 import hmac
 import time
 from collections.abc import Mapping
-from pathlib import Path
+
+from common.settings import setting_entries
 
 HEADER = "X-Atto-Work-Signature"
 SCHEME = "v1"
@@ -34,18 +35,8 @@ MIN_SECRET_LENGTH = 16
 
 def parse_signing_keys(value: str | None) -> dict[str, str]:
     """``CALLBACK_SIGNING_KEYS`` (entries, or ``@file``) as {API key: secret}; raises ValueError."""
-    value = (value or "").strip()
-    if value.startswith("@"):
-        path = Path(value[1:]).expanduser()
-        try:
-            value = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read signing key file {str(path)!r}: {exc.strerror}") from None
-        value = "\n".join(line for line in value.splitlines() if not line.lstrip().startswith("#"))
     secrets: dict[str, str] = {}
-    for entry in value.replace("\n", ",").split(","):
-        if not entry.strip():
-            continue
+    for entry in setting_entries(value, "signing key"):
         parts = entry.split()
         if len(parts) != 2:
             raise ValueError("each signing key entry is '<api key> <secret>'")

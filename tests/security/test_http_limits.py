@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -23,6 +22,7 @@ from starlette.routing import Route
 
 import atto_work.serving
 from common.connections import ConnectionSettings
+from tests.pipeline.fakes import serve
 
 REQUEST = b"GET /ping HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -37,18 +37,9 @@ APP = Starlette(routes=[Route("/ping", ping, methods=["GET", "POST"])])
 
 @asynccontextmanager
 async def server(**settings: Any) -> AsyncIterator[int]:
-    options = ConnectionSettings(**settings).uvicorn_options()
-    config = uvicorn.Config(APP, host="127.0.0.1", port=0, log_level="error", lifespan="off", **options)
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    while not running.started:
-        assert not task.done(), "uvicorn stopped before it started"
-        await asyncio.sleep(0.01)
-    try:
-        yield running.servers[0].sockets[0].getsockname()[1]
-    finally:
-        running.should_exit = True
-        await task
+    """``APP`` served with the bounds ``settings`` give; yields its port."""
+    async with serve(APP, **ConnectionSettings(**settings).uvicorn_options()) as url:
+        yield int(url.rsplit(":", 1)[1])
 
 
 async def exchange(port: int, data: bytes = REQUEST) -> bytes:

@@ -6,7 +6,6 @@ comes from 127.0.0.1) and says with ``X-Forwarded-For`` which client it forwards
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 import atto_work.serving
 from common.proxies import ProxySettings
 from coordinator import CoordinatorSettings, create_app
+from tests.pipeline.fakes import serve
 
 TARGET = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
 
@@ -27,18 +26,8 @@ TARGET = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
 async def coordinator(proxies: ProxySettings) -> AsyncIterator[str]:
     """A coordinator with a rate limit of one request per ~17 minutes per client (burst of one)."""
     settings = CoordinatorSettings(messaging="memory", coordinator_rate_limit=0.001)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", **proxies.uvicorn_options())
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn stopped before it started"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(create_app(settings), **proxies.uvicorn_options()) as base:
+        yield base
 
 
 async def post_as(client: httpx.AsyncClient, base: str, forwarded_for: str) -> int:
