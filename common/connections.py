@@ -9,8 +9,9 @@ byte, so a connection that never finishes its request (or never sends one) stays
 uvicorn's ``http=`` setting takes as a class:
 
 - a request head (request line and headers) over ``HTTP_MAX_HEADER_BYTES`` is answered ``431`` and
-  the connection closed: the bound is checked after each read, so at most one read (at most 256 KiB)
-  more is ever buffered;
+  the connection closed: the head's bytes are counted up to its blank line as they are read, before
+  the parser sees them, so no more than the bound is buffered (a head pipelined behind a whole
+  request in the same read is counted from the next read on);
 - a request must arrive whole (head and body) within ``HTTP_REQUEST_TIMEOUT_SECONDS`` of its first
   byte, the first one of a connection within that time of connecting; otherwise ``408`` (when the
   head is not complete) and the connection is closed. The time the app then takes to answer is not
@@ -63,7 +64,8 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._head_bytes: int | None = 0  # bytes read of the current head; None: no head pending
+        self._head_bytes: int | None = 0  # bytes read of the current head; None: in a body or the app
+        self._tail = b""  # the last bytes of the head read so far: its end may span two reads
         self._deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -75,17 +77,18 @@ class BoundedHttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._head_bytes is not None:
+            end = (self._tail + data).find(b"\r\n\r\n")
+            self._head_bytes += len(data) if end < 0 else end + 4 - len(self._tail)
+            self._tail = data[-3:]
+            if self._head_bytes > self.max_head_bytes:
+                self._refuse(431, f"request headers larger than {self.max_head_bytes} bytes")
+                return
         super().data_received(data)
-        if self._head_bytes is None or self.transport.is_closing():
-            return
-        self._head_bytes += len(data)
-        if self._head_bytes > self.max_head_bytes:
-            self._refuse(431, f"request headers larger than {self.max_head_bytes} bytes")
 
     # httptools' parser callbacks: a request begins, its head is complete, it is complete.
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._head_bytes = 0
         self._arm()  # the first request keeps the deadline it got at connect
 
     def on_headers_complete(self) -> None:
@@ -94,6 +97,7 @@ class BoundedHttpProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._disarm()
+        self._head_bytes, self._tail = 0, b""  # what follows is the next request's head
         super().on_message_complete()
 
     def _arm(self) -> None:

@@ -63,9 +63,19 @@ async def closed_within(reader: asyncio.StreamReader, seconds: float) -> tuple[f
     return time.monotonic() - started, answer
 
 
-async def test_a_normal_request_is_served() -> None:
-    async with server() as port:
+async def test_normal_requests_are_served_also_pipelined() -> None:
+    async with server(http_max_header_bytes=1024) as port:
         assert (await exchange(port)).startswith(b"HTTP/1.1 200")
+        # Several requests in one write, each head under the cap, all of them over it together.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b"GET /ping HTTP/1.1\r\nHost: test\r\nX-Pad: " + b"p" * 600 + b"\r\n\r\n"
+        writer.write(head * 3)
+        await writer.drain()
+        answers = await asyncio.wait_for(reader.readuntil(b"pong"), 30)
+        for _ in range(2):
+            answers += await asyncio.wait_for(reader.readuntil(b"pong"), 30)
+        assert answers.count(b"HTTP/1.1 200") == 3
+        writer.close()
 
 
 async def test_an_endless_header_is_refused_after_the_cap_not_buffered() -> None:
@@ -94,6 +104,8 @@ async def test_headers_over_the_cap_in_one_piece_get_431() -> None:
     async with server(http_max_header_bytes=16384) as port:
         big = b"GET /ping HTTP/1.1\r\nHost: test\r\nX-Big: " + b"a" * 40000 + b"\r\n"  # unfinished
         assert (await exchange(port, big)).startswith(b"HTTP/1.1 431")
+        # Finished in the same write, it is refused all the same (and never reaches the app).
+        assert (await exchange(port, big + b"\r\n")).startswith(b"HTTP/1.1 431")
         # A head under the cap is fine.
         fine = b"GET /ping HTTP/1.1\r\nHost: test\r\nX-Fine: " + b"a" * 8000 + b"\r\n\r\n"
         assert (await exchange(port, fine)).startswith(b"HTTP/1.1 200")
