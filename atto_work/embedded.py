@@ -7,6 +7,10 @@ can never cancel a handler; only the adapter's own stop does (and then the searc
 The adapter still checks every work. The worker server stays reachable from outside under
 ``/solver``, the adapter's probes under ``/adapter``; ``/metrics`` serves the coordinator's and the
 adapter's metrics; everything else is the coordinator.
+
+``/solver`` is as open as the coordinator: with ``COORDINATOR_API_KEYS`` set, its routes (all but the
+probes) take a coordinator API key or ``SOLVER_TOKEN``, and nothing else; a search costs CPU the
+keyed clients' works need. With neither set it is open, as the rest of the local default is.
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from starlette.routing import Mount, Route
 
 import coordinator
 import worker_adapter
+from common.bearer import BearerGuard, BearerTokens
 from messaging import Broker
 from solver.errors import SolverError
 from solver.pool import DevicePool
 from worker_adapter import WorkerFailed
+
+#: The worker server's probes: open to orchestrators under ``/solver`` whatever guards the rest.
+PROBES = ("/health", "/ready", "/metrics")
 
 
 class InProcessWorker:
@@ -74,11 +82,14 @@ def create_stack_app(
     worker_app: FastAPI,
     broker: Broker,
     on_started: Callable[[], None] | None = None,
+    solver_token: str | None = None,
 ) -> Starlette:
     """One ASGI app whose lifespan starts the broker, the worker server, the coordinator and the
     adapter (in that order: the adapter asks the worker server its capacity) and stops them in
     reverse, so the adapter drains while the coordinator can still deliver what it finishes.
-    ``on_started`` is called once everything runs (``atto-work up`` prints its banner there)."""
+    ``on_started`` is called once everything runs (``atto-work up`` prints its banner there).
+    ``solver_token`` (``SOLVER_TOKEN``) and the coordinator's API keys guard ``/solver``: make
+    ``worker_app`` without a token of its own, or it would refuse the API keys."""
     coordinator_app = coordinator.create_app(coordinator_settings, broker=broker)
     adapter_app = worker_adapter.create_app(adapter_settings, broker=broker,
                                             worker=InProcessWorker(worker_app))
@@ -101,7 +112,10 @@ def create_stack_app(
                         for part in (coordinator_app, adapter_app))
         return Response(body, media_type=CONTENT_TYPE_LATEST)
 
-    stack = Starlette(routes=[Route("/metrics", metrics), Mount("/solver", worker_app),
+    tokens = BearerTokens([*coordinator_settings.api_keys, *([solver_token] if solver_token else [])],
+                          realm="atto-work")
+    solver = BearerGuard(worker_app, tokens, open_paths=PROBES)
+    stack = Starlette(routes=[Route("/metrics", metrics), Mount("/solver", solver),
                               Mount("/adapter", adapter_app)], lifespan=lifespan)
     # Everything else goes to the coordinator as it is: a Mount("/") would not match paths holding
     # a newline (%0A) and answer a plain-text 404 instead of the coordinator's JSON 400.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 
@@ -30,19 +30,28 @@ def require_shared_broker(settings: MessagingSettings, role: str) -> None:
     raise SystemExit(2)
 
 
-def serve(app: object, host: str, port: int) -> int:
-    """Run ``app`` until SIGINT/SIGTERM; uvicorn then runs the app's lifespan shutdown (the drain).
+def server_options() -> dict[str, Any]:
+    """The uvicorn options every service runs with, from the environment.
 
     Our own logging is kept (``log_config=None``) and the access log is off: one line per request
-    would cost more than the intake itself; so would httpx's line per outgoing request. Proxy
-    headers are honoured only from ``FORWARDED_ALLOW_IPS`` (``common.proxies``)."""
+    would cost more than the intake itself. Proxy headers are honoured only from
+    ``FORWARDED_ALLOW_IPS`` (``common.proxies``); request heads, the time to send a request and the
+    number of connections are bounded (``common.connections``)."""
+    from common.connections import ConnectionSettings
     from common.proxies import ProxySettings
     from common.settings import load_settings
 
-    proxies = load_settings(ProxySettings)
+    return {"log_config": None, "access_log": False, **load_settings(ProxySettings).uvicorn_options(),
+            **load_settings(ConnectionSettings).uvicorn_options()}
+
+
+def serve(app: object, host: str, port: int) -> int:
+    """Run ``app`` until SIGINT/SIGTERM; uvicorn then runs the app's lifespan shutdown (the drain).
+
+    httpx's line per outgoing request is silenced, as the access log is (``server_options``)."""
+    options = server_options()
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,  # type: ignore[arg-type]
-                timeout_graceful_shutdown=5, **proxies.uvicorn_options())
+    uvicorn.run(app, host=host, port=port, timeout_graceful_shutdown=5, **options)  # type: ignore[arg-type]
     return 0
 
 

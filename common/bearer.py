@@ -13,6 +13,10 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from common.http import error
 
 #: Documents the scheme in OpenAPI; ``auto_error=False`` so we answer 401 ourselves, as JSON.
 bearer_scheme = HTTPBearer(auto_error=False, description="Authorization: Bearer <token>")
@@ -61,9 +65,13 @@ class BearerTokens:
 
         Returns None (and lets the request through) when no token is configured.
         """
+        return self.check(request.headers.get("authorization"))
+
+    def check(self, authorization: str | None) -> int | None:
+        """``require`` for the value of an ``Authorization`` header."""
         if not self:
             return None
-        presented = token_from_header(request.headers.get("authorization"))
+        presented = token_from_header(authorization)
         if presented is None:
             raise self.unauthorized("missing Authorization: Bearer token")
         index = self.match(presented)
@@ -82,3 +90,34 @@ def token_dependency(tokens: BearerTokens) -> Callable[..., Awaitable[None]]:
         tokens.require(request)
 
     return require_token
+
+
+class BearerGuard:
+    """ASGI middleware: every request to ``app`` but a ``GET``/``HEAD`` of ``open_paths`` (the probes)
+    needs one of ``tokens`` (401 JSON otherwise); with no token configured, everything passes.
+
+    For an app mounted inside another (``atto-work up``'s ``/solver``), where the app's own route
+    dependencies cannot know the outer service's credentials. It guards every route, present and
+    future, rather than the ones someone remembered to mark."""
+
+    def __init__(self, app: ASGIApp, tokens: BearerTokens, open_paths: Iterable[str] = ()) -> None:
+        self.app = app
+        self.tokens = tokens
+        self.open_paths = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.tokens or self._is_open(scope):
+            await self.app(scope, receive, send)
+            return
+        try:
+            self.tokens.check(Headers(scope=scope).get("authorization"))
+        except HTTPException as refused:
+            await error(refused.status_code, str(refused.detail), refused.headers)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    def _is_open(self, scope: Scope) -> bool:
+        if scope["method"] not in ("GET", "HEAD"):
+            return False
+        path, root = scope["path"], scope.get("root_path", "")
+        return (path[len(root):] if root and path.startswith(root) else path) in self.open_paths

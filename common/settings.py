@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import PositiveInt, ValidationError
@@ -34,3 +35,20 @@ def load_settings(cls: type[S], **overrides: object) -> S:
     except ValidationError as exc:
         print(f"atto-work: bad setting: {describe(exc, cls)}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def setting_entries(value: str | None, what: str) -> list[str]:
+    """The entries of a list setting: separated by commas or newlines, given inline or as ``@`` and
+    the path of a file (a mounted secret keeps them out of the process environment) whose blank
+    lines and lines starting with ``#`` are ignored. ``what`` names an entry in errors (ValueError)."""
+    value = (value or "").strip()
+    if value.startswith("@"):
+        path = Path(value[1:]).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read {what} file {str(path)!r}: {exc.strerror}") from None
+        value = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+        if not value.strip():
+            raise ValueError(f"{what} file {str(path)!r} holds no key")
+    return [entry.strip() for entry in value.replace("\n", ",").split(",") if entry.strip()]

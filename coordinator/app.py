@@ -15,9 +15,10 @@ from coordinator.auth import ApiKeyGuard
 from coordinator.callbacks import CallbackPolicy, CallbackSender
 from coordinator.callbacks.dns import DnsResolver
 from coordinator.callbacks.origins import OriginBacklog
+from coordinator.callbacks.signing import SigningSecrets
 from coordinator.delivery import ResultDelivery
 from coordinator.intake import create_router
-from coordinator.lifecycle import WorkLifecycle
+from coordinator.lifecycle import WorkLifecycle, caller_id
 from coordinator.metrics import CoordinatorMetrics
 from coordinator.settings import CoordinatorSettings
 from messaging import Broker, WorkCancelled, WorkRequested, create_broker
@@ -50,7 +51,9 @@ def create_app(
     the_store: WorkStore = store if store is not None else create_store(settings)
     policy = CallbackPolicy(settings.allowed_networks, DnsResolver(settings.dns_servers),
                             cache_seconds=settings.callback_dns_cache_seconds)
-    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, settings.signing_secret,
+    signing = SigningSecrets(settings.signing_secret,
+                             {caller_id(key): secret for key, secret in settings.signing_keys.items()})
+    the_sender = sender or CallbackSender(settings.callback_timeout_seconds, policy, signing,
                                           per_origin=settings.callback_connections_per_origin,
                                           format=settings.callback_format)
     metrics = CoordinatorMetrics()

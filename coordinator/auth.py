@@ -10,18 +10,17 @@ Keys are at least 16 printable ASCII characters without spaces or commas, and ca
 
 With keys set, ``POST``, ``GET`` and ``DELETE /works/{hash}`` need ``Authorization: Bearer <key>``;
 otherwise 401 with ``WWW-Authenticate: Bearer``. ``COORDINATOR_RATE_LIMIT`` (requests per second,
-unset = no limit) applies per key, or per client address when no keys are configured; over it, 429 +
-``Retry-After``.
+unset = no limit) applies per key, or per client address (IPv6: per /64) when no keys are configured;
+over it, 429 + ``Retry-After``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fastapi import Depends, HTTPException, Request
 
 from common.bearer import BearerTokens, bearer_scheme
-from coordinator.rate_limit import RateLimiter
+from common.settings import setting_entries
+from coordinator.rate_limit import RateLimiter, address_key
 
 MIN_KEY_LENGTH = 16
 
@@ -36,18 +35,7 @@ def _check_key(key: str) -> str:
 
 def parse_api_keys(value: str | None) -> tuple[str, ...]:
     """The keys named by ``COORDINATOR_API_KEYS`` (a list, or ``@file``); raises ValueError."""
-    value = (value or "").strip()
-    if value.startswith("@"):
-        path = Path(value[1:]).expanduser()
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ValueError(f"cannot read API key file {str(path)!r}: {exc.strerror}") from None
-        lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
-        value = ",".join(lines)
-        if not value.strip():
-            raise ValueError(f"API key file {str(path)!r} holds no key")
-    keys = [item.strip() for item in value.split(",") if item.strip()]
+    keys = setting_entries(value, "API key")
     return tuple(dict.fromkeys(_check_key(key) for key in keys))
 
 
@@ -67,7 +55,7 @@ class ApiKeyGuard:
         request.state.api_key = self.keys[index] if index is not None else None
         if index is not None:
             return f"key:{index}"
-        return f"addr:{request.client.host if request.client else '?'}"
+        return f"addr:{address_key(request.client.host) if request.client else '?'}"
 
     async def __call__(self, request: Request, _=Depends(bearer_scheme)) -> None:  # noqa: B008
         client = self.client_id(request)

@@ -103,7 +103,7 @@ class ResultDelivery:
         waits there for a retry and counts in the backlog of its origin."""
         started = time.perf_counter()
         try:
-            await self._sender.send(request.callback, request.hash, work)
+            await self._sender.send(request.callback, request.hash, work, request.caller)
         except CallbackBusy as exc:
             outcome = self._again(age, exc, context, Outcome.DEFERRED)
         except CallbackRefused as exc:

@@ -4,17 +4,38 @@ Each client (an API key, or the client address when no keys are configured) has 
 up to ``burst`` tokens, refilled at ``rate`` per second; a request takes one token. An empty bucket
 means 429 with ``Retry-After``: the whole seconds until a token is back.
 
-Buckets of clients identified by address are kept in an LRU of bounded size, so a crowd of
-addresses cannot grow memory without limit (a forgotten client starts again with a full bucket).
+A client without an API key is its address (``address_key``): an IPv4 address, or the /64 of an
+IPv6 one, since one subscriber is given a whole /64 and could otherwise take a fresh bucket for each
+of its 2**64 addresses. Buckets of clients identified by address are kept in an LRU of bounded
+size, so a crowd of addresses cannot grow memory without limit (a forgotten client starts again with
+a full bucket).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+
+#: The IPv6 prefix one client (a subscriber's network) is limited as.
+IPV6_CLIENT_PREFIX = 64
+
+
+def address_key(host: str) -> str:
+    """The rate-limit client of a peer address: the IPv4 address (an IPv4-mapped IPv6 address is its
+    IPv4 address), the /64 of an IPv6 address; anything else (a Unix socket) as it is."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, IPV6_CLIENT_PREFIX), strict=False))
+    return str(address)
 
 
 @dataclass

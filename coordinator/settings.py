@@ -14,6 +14,7 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -21,6 +22,7 @@ from pydantic import (
 from common.settings import Milliseconds
 from coordinator.auth import parse_api_keys
 from coordinator.callbacks.policy import IPNetwork, parse_networks
+from coordinator.callbacks.signing import parse_signing_keys
 from messaging import MessagingSettings
 from messaging.topics import CancelledTopic, GeneratedSubscription, GeneratedTopic, RequestedTopic
 from store import StoreSettings
@@ -55,7 +57,8 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "longest retry delay of a failed callback; unset: `MESSAGING_RETRY_MAX_SECONDS`"))
     callback_allowed_networks: str = Field("", description=(
         "CIDRs (comma- or space-separated, e.g. `10.0.0.0/8, ::1/128`) callbacks may reach although "
-        "they are not public; `atto-work up` opens `127.0.0.0/8,::1/128` when this is unset"))
+        "they are not public; `atto-work up` listening on loopback opens `127.0.0.0/8,::1/128` when this is "
+        "unset (the images set it empty)"))
     callback_dns_cache_seconds: NonNegativeFloat = Field(10.0, description=(
         "seconds intake reuses the DNS answer for a callback host name, or its failure to resolve "
         "(0: a lookup per request); "
@@ -75,12 +78,16 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         "counts as the reference's 1000)"))
     atto_callback_readtimeout: Milliseconds | None = Field(None, description=(
         "milliseconds; see `ATTO_CALLBACK_CONNECTTIMEOUT`"))
+    callback_signing_keys: SecretStr | None = Field(None, description=(
+        "per-client signing secrets: `<api key> <secret>` entries separated by commas or newlines, "
+        "or `@/path/to/file`; a request made with one of these API keys has its callbacks signed "
+        "with that key's secret, the others with `CALLBACK_SIGNING_SECRET` (see docs/api.md)"))
     coordinator_api_keys: SecretStr | None = Field(None, description=(
         "API keys for `POST /works/{hash}`: `key1,key2` or `@/path/to/file`; when set, requests need "
         "`Authorization: Bearer <key>`; unset: open"))
     coordinator_rate_limit: PositiveFloat | None = Field(None, description=(
-        "requests per second per API key (per client address without keys; per replica), `429` with "
-        "`Retry-After` beyond; unset: no limit"))
+        "requests per second per API key (per client address without keys, an IPv6 client per /64; "
+        "per replica), `429` with `Retry-After` beyond; unset: no limit"))
 
     @model_validator(mode="after")
     def _reference_names(self) -> CoordinatorSettings:
@@ -97,12 +104,21 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
         parse_networks(value)  # a bad CIDR stops the start with a line naming the variable
         return value
 
-    @field_validator("coordinator_api_keys")
+    @field_validator("coordinator_api_keys", "callback_signing_keys")
     @classmethod
-    def _keys(cls, value: SecretStr | None) -> SecretStr | None:
+    def _keys(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        parse = parse_api_keys if info.field_name == "coordinator_api_keys" else parse_signing_keys
         if value is not None:
-            parse_api_keys(value.get_secret_value())
+            parse(value.get_secret_value())  # a bad entry stops the start naming the variable
         return value
+
+    @model_validator(mode="after")
+    def _signing_keys_are_api_keys(self) -> CoordinatorSettings:
+        if set(self.signing_keys) - set(self.api_keys):
+            # A typo would otherwise sign that client's callbacks with the global secret unnoticed.
+            raise ValueError("callback_signing_keys: names an API key that COORDINATOR_API_KEYS "
+                             "does not hold")
+        return self
 
     @property
     def allowed_networks(self) -> tuple[IPNetwork, ...]:
@@ -116,6 +132,11 @@ class CoordinatorSettings(MessagingSettings, StoreSettings):
     def api_keys(self) -> tuple[str, ...]:
         keys = self.coordinator_api_keys
         return parse_api_keys(keys.get_secret_value() if keys else "")
+
+    @property
+    def signing_keys(self) -> dict[str, str]:
+        keys = self.callback_signing_keys
+        return parse_signing_keys(keys.get_secret_value() if keys else "")
 
     @property
     def signing_secret(self) -> str | None:

@@ -21,6 +21,7 @@ DOC = ROOT / "docs" / "operations.md"
 sys.path.insert(0, str(ROOT))  # run as a file from a checkout, installed or not
 
 from atto_work.commands.pubsub_init import PubSubInitSettings  # noqa: E402
+from common.connections import ConnectionSettings  # noqa: E402
 from common.proxies import ProxySettings  # noqa: E402
 from coordinator.settings import CoordinatorSettings  # noqa: E402
 from messaging.settings import MessagingSettings  # noqa: E402
@@ -36,6 +37,7 @@ TABLES: dict[str, tuple[type[BaseSettings], tuple[type[BaseSettings], ...]]] = {
     "adapter": (AdapterSettings, (MessagingSettings,)),
     "solver": (SolverSettings, ()),
     "proxies": (ProxySettings, ()),
+    "connections": (ConnectionSettings, ()),
     "pubsub-init": (PubSubInitSettings, ()),
 }
 

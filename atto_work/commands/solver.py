@@ -52,6 +52,7 @@ def open_devices(settings: SolverSettings) -> list[SearchDevice]:
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from atto_work.serving import server_options
     from common.logs import setup_logging
     from solver.api import create_app
 
@@ -61,8 +62,8 @@ def run(args: argparse.Namespace) -> int:
     # The app closes them with its pool at shutdown: uvicorn re-raises SIGTERM once it has shut
     # down, so nothing after ``uvicorn.run`` would run.
     app = create_app(settings, open_devices(settings), own_devices=True)
-    # log_config=None: uvicorn's loggers go through ours (one structured line per event). No
-    # access log: the API's own "work found" line says more, and a second line per work costs
-    # CPU the device shares on a CPU host (a LOCAL work is about a millisecond).
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    # The options of every service (atto_work.serving), without its 5 s graceful shutdown: a
+    # running search may take SOLVER_TIMEOUT_SECONDS. No access log: the API's own "work found"
+    # line says more, and a second line per work costs CPU the device shares on a CPU host.
+    uvicorn.run(app, host=args.host, port=args.port, **server_options())
     return 0

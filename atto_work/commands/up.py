@@ -8,14 +8,28 @@ coordinator on ``--host``/``--port``. ``--messaging pubsub`` runs the same three
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 from datetime import UTC, datetime
 
 from atto_work.commands import options
 
-#: What ``atto-work up`` lets callbacks reach by default besides public addresses: this machine.
+#: What ``atto-work up`` on loopback lets callbacks reach by default besides public addresses.
 LOOPBACK_NETWORKS = "127.0.0.0/8,::1/128"
+
+
+def default_allowed_networks(host: str) -> str:
+    """``CALLBACK_ALLOWED_NETWORKS`` when unset: this machine while ``up`` listens on loopback only
+    (the development default: ``atto-work request`` and a local receiver are called back), nothing
+    when it listens on other interfaces (a container, a server), where a callback could otherwise
+    POST to this machine's own endpoints."""
+    if host == "localhost":
+        return LOOPBACK_NETWORKS
+    try:
+        return LOOPBACK_NETWORKS if ipaddress.ip_address(host).is_loopback else ""
+    except ValueError:  # a host name other than localhost
+        return ""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,9 +56,7 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from worker_adapter import AdapterSettings
 
     setup_logging()
-    # The local demo calls back to loopback (``atto-work request``, a receiver on this machine),
-    # which the callback policy refuses by default; open it unless the user chose otherwise.
-    allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", LOOPBACK_NETWORKS)
+    allowed = os.environ.get("CALLBACK_ALLOWED_NETWORKS", default_allowed_networks(args.host))
     coordinator_settings = load_settings(CoordinatorSettings, messaging=args.messaging,
                                          callback_allowed_networks=allowed)
     # The adapter calls the worker server in-process (atto_work.embedded): WORKER_URL is not used.
@@ -55,7 +67,11 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     # One broker for all three; its redelivery bounds are the callback retry bounds (they default
     # to MESSAGING_RETRY_*), since callbacks are what a client waits on.
     broker = create_broker(coordinator_settings.broker_settings())
-    worker_app = create_worker_app(load_settings(SolverSettings))
+    # SOLVER_TOKEN guards /solver together with the API keys (atto_work.embedded), so the worker
+    # server itself is made without it: it would refuse the keys.
+    solver_settings = load_settings(SolverSettings)
+    worker_app = create_worker_app(solver_settings.model_copy(update={"token": None}))
+    solver_token = solver_settings.token.get_secret_value() if solver_settings.token else None
     base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
 
     def banner() -> None:
@@ -64,7 +80,8 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         print(f"  callbacks may reach these non-public networks: {opened} "
               "(CALLBACK_ALLOWED_NETWORKS; every public address is allowed)", file=sys.stderr, flush=True)
 
-    app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner)
+    app = create_stack_app(coordinator_settings, adapter_settings, worker_app, broker, banner,
+                           solver_token=solver_token)
     return serve(app, args.host, args.port)
 
 

@@ -25,7 +25,7 @@ import aiohttp
 from coordinator.callbacks.errors import CallbackFailed
 from coordinator.callbacks.origins import OriginGate
 from coordinator.callbacks.policy import CallbackPolicy
-from coordinator.callbacks.signing import signature_headers
+from coordinator.callbacks.signing import SigningSecrets
 from coordinator.callbacks.transport import open_session
 
 #: We only need the status; a few bytes of the body go into the failure message. A 2xx answer
@@ -37,16 +37,16 @@ CALLBACKS_PER_CONNECTION = 4
 
 
 class CallbackSender:
-    def __init__(self, timeout: float, policy: CallbackPolicy | None = None, secret: str | None = None,
-                 verify: ssl.SSLContext | bool = True, per_origin: int = 8,
-                 format: Literal["json", "work"] = "json") -> None:
+    def __init__(self, timeout: float, policy: CallbackPolicy | None = None,
+                 secret: str | SigningSecrets | None = None, verify: ssl.SSLContext | bool = True,
+                 per_origin: int = 8, format: Literal["json", "work"] = "json") -> None:
         """``per_origin``: connections at most to one origin (scheme, host, port)."""
         self.policy = policy if policy is not None else CallbackPolicy()
         self.format = format
         self._timeout = timeout
         self._per_origin = per_origin
         self._gate = OriginGate(CALLBACKS_PER_CONNECTION * per_origin)
-        self._secret = secret
+        self._signing = secret if isinstance(secret, SigningSecrets) else SigningSecrets(secret)
         self._verify = verify
         self._session: aiohttp.ClientSession | None = None
 
@@ -60,12 +60,13 @@ class CallbackSender:
         """At intake: the form and every address the host resolves to (``CallbackError`` -> 400)."""
         await self.policy.check(url)
 
-    async def send(self, url: str, hash: str, work: str) -> None:
-        """POST the work to ``url``; return on a 2xx, raise a ``CallbackError`` otherwise."""
+    async def send(self, url: str, hash: str, work: str, caller: str | None = None) -> None:
+        """POST the work to ``url``, signed with ``caller``'s secret (``signing``); return on a 2xx,
+        raise a ``CallbackError`` otherwise."""
         target = self.policy.check_url(url)
         self.policy.check_literal(target.raw_host or "")  # aiohttp does not resolve IP literals
         body, content_type = self.body(hash, work)
-        headers = {"Content-Type": content_type, **signature_headers(self._secret, body)}
+        headers = {"Content-Type": content_type, **self._signing.headers(caller, body)}
         if self._session is None:  # made here, inside the event loop that will use it
             self._session = open_session(self.policy, self._timeout, self._per_origin, self._verify)
         try:

@@ -3,6 +3,8 @@ health checks, the env each role reads, the emulator on all interfaces, the gpu 
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from typing import Any
 
 import pytest
@@ -90,7 +92,8 @@ def test_every_env_var_the_services_read_is_set(services) -> None:
     # Secrets are passed through from the developer's shell, never written here.
     for name in ("coordinator", "adapter", "worker"):
         env = services[name]["environment"]
-        for secret in {"COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET", "SOLVER_TOKEN"} & set(env):
+        for secret in {"COORDINATOR_API_KEYS", "CALLBACK_SIGNING_SECRET", "CALLBACK_SIGNING_KEYS",
+                       "SOLVER_TOKEN"} & set(env):
             assert env[secret] is None, f"{name} hard-codes {secret}"
 
 
@@ -140,3 +143,17 @@ def test_stop_grace_lets_adapters_drain(services) -> None:
         for name in (adapter, worker):
             grace = services[name]["stop_grace_period"]
             assert grace.endswith("s") and int(grace[:-1]) > drain, name
+
+
+def test_no_service_opens_loopback_to_callbacks(services) -> None:
+    # Only the stack's own network (for callback-log); never a coordinator's own loopback.
+    loopback = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    for name, service in services.items():
+        allowed = service.get("environment", {}).get("CALLBACK_ALLOWED_NETWORKS")
+        if allowed is None:
+            continue
+        allowed = re.sub(r"\$\{\w+:-([^}]*)\}", r"\1", allowed)  # ${VAR:-default}: the default
+        networks = [ipaddress.ip_network(n.strip()) for n in allowed.split(",") if n.strip()]
+        assert networks, name
+        opened = [n for n in networks for lo in loopback if n.version == lo.version and n.overlaps(lo)]
+        assert not opened, name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ CPU_SET = "cpu-values"
 PORTS = {"coordinator": 8080, "solver": 8090, "adapter": 8091}
 
 
+LOOPBACK_V4 = ipaddress.ip_network("127.0.0.0/8")
 MINIMAL_VALUES = CHART / "ci" / f"{MINIMAL}.yaml"
 
 
@@ -196,10 +198,10 @@ def test_secret_env_comes_from_the_secret(renderings) -> None:
         for var, item in env_map(container).items():
             if var in SECRET_ENV:
                 ref = item["valueFrom"]["secretKeyRef"]
-                # Only the signing secret may be absent; the coordinator is exposed here, so its
+                # Only the signing secrets may be absent; the coordinator is exposed here, so its
                 # API keys are as mandatory as the solver token.
                 assert ref == {"name": secret["metadata"]["name"], "key": SECRET_ENV[var],
-                               "optional": var == "CALLBACK_SIGNING_SECRET"}
+                               "optional": var in ("CALLBACK_SIGNING_SECRET", "CALLBACK_SIGNING_KEYS")}
                 assert SECRET_ENV[var] in secret["data"]
             else:
                 assert "valueFrom" not in item
@@ -660,3 +662,15 @@ def test_the_readme_gke_values_render_and_validate(helm_bin: Path, tmp_path: Pat
     assert ingress["metadata"]["annotations"]["kubernetes.io/ingress.class"] == "gce"
     assert {a["metadata"]["name"] for a in of_kind(docs, "ServiceAccount")} == {
         "atto-work-coordinator", "atto-work-workers"}  # the names the IAM bindings use
+
+
+def test_callbacks_reach_no_private_network_unless_configured(renderings) -> None:
+    # Set explicitly, even empty: the coordinator never relies on a command's default, and no value
+    # set opens loopback (a callback could POST to the pod's own endpoints).
+    env = env_map(containers(renderings[MINIMAL])["coordinator"])
+    assert env["CALLBACK_ALLOWED_NETWORKS"] == {"name": "CALLBACK_ALLOWED_NETWORKS", "value": ""}
+    for name, docs in renderings.items():
+        allowed = env_map(containers(docs)["coordinator"])["CALLBACK_ALLOWED_NETWORKS"]["value"]
+        networks = [ipaddress.ip_network(n.strip()) for n in allowed.split(",") if n.strip()]
+        assert not [n for n in networks if n.version == 4 and n.overlaps(LOOPBACK_V4)], name
+        assert ipaddress.ip_network("::1/128") not in networks, name

@@ -61,3 +61,11 @@ def test_dockerignore_keeps_what_the_build_copies() -> None:
     for needed in ("pyproject.toml", "README.md", "requirements.lock", "docker", "docker/healthcheck.py",
                    "atto_work"):
         assert needed not in ignored
+
+
+@pytest.mark.parametrize("name", ["Dockerfile", "Dockerfile.gpu"])
+def test_images_allow_no_private_callback_network_unless_configured(name: str) -> None:
+    # Set, though empty: `atto-work up` in a container must not open loopback (a callback could
+    # POST to the container's own endpoints); `-e CALLBACK_ALLOWED_NETWORKS=...` still overrides it.
+    env = " ".join(args for word, args in instructions(DOCKER / name) if word == "ENV")
+    assert 'CALLBACK_ALLOWED_NETWORKS=""' in env.split()

@@ -14,6 +14,7 @@ import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -130,9 +131,10 @@ class TinyWorker:
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp) -> AsyncIterator[str]:
-    """Run ``app`` (lifespan included) with uvicorn on a free loopback port in this event loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+async def serve(app: ASGIApp, **options: Any) -> AsyncIterator[str]:
+    """Run ``app`` (lifespan included) with uvicorn on a free loopback port in this event loop;
+    ``options`` are more ``uvicorn.Config`` arguments (a service's own: proxies, bounds)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
+from pathlib import Path
 
 from coordinator.callbacks.signing import HEADER, sign, signature_headers, verify
 
@@ -67,3 +69,21 @@ def test_the_docs_verification_snippet_accepts_ours_and_refuses_tampering() -> N
     assert not client_verify(SECRET, BODY.replace(b"2D7E", b"2D7F"), header)
     assert not client_verify("wrong", BODY, header)
     assert not client_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=1_000))
+
+
+def test_the_receiver_code_in_the_api_docs_verifies_and_refuses_stale_signatures() -> None:
+    # The docs' verify() is what clients copy: it must accept ours and refuse replays and forgeries.
+    text = (Path(__file__).resolve().parents[2] / "docs" / "api.md").read_text()
+    section = text[text.index("### Verifying a signed callback"):]
+    start = section.index("```python") + len("```python")
+    code = section[start:section.index("```", start)]
+    namespace: dict[str, object] = {}
+    exec(compile(code, "docs/api.md", "exec"), namespace)  # noqa: S102 - our own documentation
+    docs_verify = namespace["verify"]
+    now = int(time.time())
+    assert docs_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=now))  # type: ignore[operator]
+    assert docs_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=now - 60))  # type: ignore[operator]
+    assert not docs_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=now - 600))  # type: ignore[operator]
+    assert not docs_verify(SECRET, BODY, sign(SECRET, BODY, timestamp=now + 600))  # type: ignore[operator]
+    assert not docs_verify(SECRET, BODY + b" ", sign(SECRET, BODY, timestamp=now))  # type: ignore[operator]
+    assert not docs_verify("other-secret", BODY, sign(SECRET, BODY, timestamp=now))  # type: ignore[operator]

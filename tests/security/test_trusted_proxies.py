@@ -6,7 +6,6 @@ comes from 127.0.0.1) and says with ``X-Forwarded-For`` which client it forwards
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -14,11 +13,11 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 import atto_work.serving
 from common.proxies import ProxySettings
 from coordinator import CoordinatorSettings, create_app
+from tests.pipeline.fakes import serve
 
 TARGET = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
 
@@ -27,18 +26,8 @@ TARGET = "89EB0D6A8A691DAE2CD15ED0369931CE0A949ECAFA5C3F93F8121833646E15C3"
 async def coordinator(proxies: ProxySettings) -> AsyncIterator[str]:
     """A coordinator with a rate limit of one request per ~17 minutes per client (burst of one)."""
     settings = CoordinatorSettings(messaging="memory", coordinator_rate_limit=0.001)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="on", **proxies.uvicorn_options())
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn stopped before it started"
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve(create_app(settings), **proxies.uvicorn_options()) as base:
+        yield base
 
 
 async def post_as(client: httpx.AsyncClient, base: str, forwarded_for: str) -> int:
@@ -89,3 +78,24 @@ def test_a_bad_entry_stops_the_start_naming_the_variable(
         atto_work.serving.serve(object(), "127.0.0.1", 1)
     assert exited.value.code == 2
     assert "FORWARDED_ALLOW_IPS" in capsys.readouterr().err
+
+
+async def test_a_peer_outside_the_trusted_proxies_cannot_pick_its_address() -> None:
+    # Proxies are configured, but the test client (127.0.0.1) is not one of them: its header is
+    # ignored and every request counts against its own connection address.
+    async with coordinator(ProxySettings(forwarded_allow_ips="10.0.0.0/8")) as base, \
+            httpx.AsyncClient(timeout=30) as client:
+        assert await post_as(client, base, "203.0.113.7") == 202
+        assert await post_as(client, base, "198.51.100.9") == 429
+
+
+async def test_ipv6_clients_are_limited_per_64() -> None:
+    # One IPv6 subscriber gets a whole /64: every address in it shares one bucket.
+    async with coordinator(ProxySettings(forwarded_allow_ips="127.0.0.1")) as base, \
+            httpx.AsyncClient(timeout=30) as client:
+        assert await post_as(client, base, "2001:db8:1:2::1") == 202
+        assert await post_as(client, base, "2001:db8:1:2:ffff::9") == 429  # same /64
+        assert await post_as(client, base, "2001:db8:1:3::1") == 202  # the next /64
+        # An IPv4 client written as an IPv4-mapped IPv6 address is that IPv4 client.
+        assert await post_as(client, base, "198.51.100.20") == 202
+        assert await post_as(client, base, "::ffff:198.51.100.20") == 429

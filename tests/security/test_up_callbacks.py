@@ -1,11 +1,14 @@
-"""``atto-work up`` opens loopback to callbacks by default, says so at start-up, and can be closed."""
+"""``atto-work up`` on loopback opens loopback to callbacks by default, says so at start-up, and can
+be closed; listening elsewhere it opens nothing unless configured."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import httpx
+import pytest
 
+from atto_work.commands.up import LOOPBACK_NETWORKS, default_allowed_networks
 from harness.emulator import free_port
 from harness.stack import Component, child_env
 
@@ -37,3 +40,13 @@ def test_up_with_an_empty_allow_list_refuses_loopback(tmp_path: Path) -> None:
         service.terminate()
     assert answer.status_code == 400 and "loopback" in answer.json()["error"], answer.text
     assert "non-public networks: none" in service.log()
+
+
+@pytest.mark.parametrize(("host", "opened"), [
+    ("127.0.0.1", LOOPBACK_NETWORKS), ("localhost", LOOPBACK_NETWORKS), ("::1", LOOPBACK_NETWORKS),
+    ("0.0.0.0", ""), ("::", ""), ("10.1.2.3", ""), ("atto.example", ""),
+])
+def test_up_opens_loopback_only_while_it_listens_on_loopback(host: str, opened: str) -> None:
+    # A dev machine's `atto-work up` (127.0.0.1) calls back to a local receiver; `up --host 0.0.0.0`
+    # (the image, a server) would let a callback POST to this machine's own endpoints.
+    assert default_allowed_networks(host) == opened

@@ -144,7 +144,7 @@ only the pods that read it (API keys do not restart GPU workers). An existingSec
 {{- define "atto-work.secretChecksum" -}}
 {{- $s := .root.Values.secrets }}
 {{- if eq .component "coordinator" }}
-{{- printf "%s\n%s" $s.coordinatorApiKeys $s.callbackSigningSecret | sha256sum }}
+{{- printf "%s\n%s\n%s" $s.coordinatorApiKeys $s.callbackSigningSecret $s.callbackSigningKeys | sha256sum }}
 {{- else }}
 {{- $s.solverToken | sha256sum }}
 {{- end }}
