@@ -12,11 +12,10 @@ drifts more than the margins measured), reported as the median with its spread:
   the raw rate and whole LOCAL jobs, to show a change to the kernel or its host costs no speed;
 - our rate on whole jobs (about 2^22 expected hashes, and LOCAL 2026 works of 4.3e4: each from a
   random start until the first hit, as the solver's pool drives a device), one run each;
-- the kernel under Nano's rule against Atto's (``rules``): one process, one device, interleaved
-  rounds of the raw rate (the same hit-free batches, mask 2^64 - 1 against 0) and of whole jobs of
-  about 2^22 expected hashes under each rule. The ratio is Nano/Atto; the target is at least 0.97.
-  On a CPU device the rates are per CPU-second of the process (``per``: the wall-clock rate of a
-  shared machine swings more than the margin sought); on a GPU, per second.
+- the kernel under Nano's rule against Atto's (``rules``): one process, one device, launches of
+  the two rules alternating one by one, in rounds: the raw rate (hit-free batches of the same
+  size, mask 2^64 - 1 against 0) and whole jobs of about 2^22 expected hashes under each rule. The
+  ratio is Nano/Atto; the target is at least 0.97.
 
 Then NumPy's rate, over the same number of runs. The runs are sequential, so they do not compete
 for the cores.
@@ -119,47 +118,63 @@ print(json.dumps({"jobs": jobs, "hashes": hashes, "seconds": elapsed, "rate": ha
 """
 
 
-# Nano's rule against Atto's in one process on one device (so both share its build and its state):
-# interleaved rounds (bench/rounds.py), Nano first in the odd rounds. Prints one JSON object.
+# Nano's rule against Atto's in one process on one device (so both share its build and its state).
+# The two alternate launch by launch (A N N A ...), each launch timed on its own, so the load of a
+# shared machine, which drifts within seconds, falls on both alike; each round gives one ratio
+# (bench/rounds.py summarises them). Prints one JSON object.
 RULES_CODE = """
 import json, random, sys, time
-from bench.rounds import interleave
+from bench.rounds import Comparison
 from solver.backends import discover
-from solver.backends.measure import measure
 from solver.jobs import Rule
 seconds, rounds, jobs = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 (device,) = discover("opencl")[:1]
-clock = time.process_time if device.kind == "cpu" else time.perf_counter
-# Whole jobs of about 2^22 expected hashes: the same bound under either rule.
+# Jobs of about 2^22 expected hashes: the same bound under either rule.
 limits = {Rule.ATTO: 2 ** 42 - 1, Rule.NANO: 2 ** 64 - 2 ** 42}
+never = {Rule.ATTO: 0, Rule.NANO: 2 ** 64 - 1}  # no nonce meets these in practice: full scans
 rnd = random.Random(1)
+ORDERS = [(Rule.ATTO, Rule.NANO), (Rule.NANO, Rule.ATTO)]
 
-def raw(rule):
-    rate = measure(device, seconds, rule.search_bound(limits[rule])[0])
-    return rate.cpu_rate if device.kind == "cpu" else rate.rate
+def scan(rule):
+    mask, bound = rule.search_bound(never[rule])
+    count = device.batch_size(2 ** 32 - 1)  # as for a LIVE work: full-length launches
+    started = time.perf_counter()
+    device.search(rnd.randbytes(32), bound, rnd.getrandbits(64), count, mask)
+    return count, time.perf_counter() - started
 
-def whole_jobs(rule):
+def job(rule):
     mask, bound = rule.search_bound(limits[rule])
-    hashes, started = 0, clock()
-    for _ in range(jobs):
-        target, nonce = rnd.randbytes(32), rnd.getrandbits(64)
-        while True:
-            count = device.batch_size(bound)
-            found = device.search(target, bound, nonce, count, mask)
-            if found is not None:
-                assert rule.is_valid(found.to_bytes(8, "little"), target, limits[rule])
-                hashes += ((found - nonce) % 2 ** 64) + 1
-                break
-            hashes += count
-            nonce = (nonce + count) % 2 ** 64
-    return hashes / (clock() - started)
+    target, nonce = rnd.randbytes(32), rnd.getrandbits(64)
+    hashes, started = 0, time.perf_counter()
+    while True:
+        count = device.batch_size(bound)
+        found = device.search(target, bound, nonce, count, mask)
+        if found is not None:
+            assert rule.is_valid(found.to_bytes(8, "little"), target, limits[rule])
+            return hashes + ((found - nonce) % 2 ** 64) + 1, time.perf_counter() - started
+        hashes += count
+        nonce = (nonce + count) % 2 ** 64
 
+def compare(step, enough):
+    result = Comparison([], [])
+    for _ in range(rounds):
+        done = {rule: [0, 0.0] for rule in Rule}
+        i = 0
+        while not enough(done, i):
+            for rule in ORDERS[i % 2]:
+                hashes, spent = step(rule)
+                done[rule][0] += hashes
+                done[rule][1] += spent
+            i += 1
+        result.ours.append(done[Rule.NANO][0] / done[Rule.NANO][1])
+        result.peer.append(done[Rule.ATTO][0] / done[Rule.ATTO][1])
+    return result.summary()
+
+scan(Rule.ATTO), scan(Rule.NANO)  # warm-up
 print(json.dumps({
     "device": device.name,
-    "per": "cpu-second" if device.kind == "cpu" else "second",
-    "raw": interleave(lambda: raw(Rule.NANO), lambda: raw(Rule.ATTO), rounds).summary(),
-    "jobs_2_22": interleave(lambda: whole_jobs(Rule.NANO), lambda: whole_jobs(Rule.ATTO),
-                            rounds).summary(),
+    "raw": compare(scan, lambda done, i: min(s for _, s in done.values()) >= seconds),
+    "jobs_2_22": compare(job, lambda done, i: i >= jobs),
 }))
 """
 
@@ -293,8 +308,8 @@ def main() -> int:
         if "rules" in e:
             for key, what in (("raw", "raw rate"), ("jobs_2_22", "jobs of ~2^22 hashes")):
                 r = e["rules"].get(key, e["rules"])
-                medians = (f"; medians {r['ours_median'] / 1e6:.2f} vs {r['peer_median'] / 1e6:.2f} "
-                           f"MH per {e['rules']['per']}" if "ratio_median" in r else "")
+                medians = (f"; medians MH/s {r['ours_median'] / 1e6:.2f} vs {r['peer_median'] / 1e6:.2f}"
+                           if "ratio_median" in r else "")
                 print(f"  Nano rule / Atto rule ({what}): {ratio(r)}{medians}")
         if "vs_hashcat" in e:
             r = e["vs_hashcat"]

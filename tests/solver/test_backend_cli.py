@@ -51,7 +51,7 @@ def test_hashrate_rules_measures_both_rules_on_pocl():
     """``bench/hashrate.py --rules``' measurement runs (tiny sizes; no speed is asserted here)."""
     result = rules_ratio(None, seconds=0.2, rounds=1, jobs=1)
     assert "error" not in result, result
-    assert result["device"].startswith("opencl:") and result["per"] == "cpu-second"
+    assert result["device"].startswith("opencl:")
     for key in ("raw", "jobs_2_22"):
         summary = result[key]
         assert summary["rounds"] == 1 and summary["ours_median"] > 0 and summary["peer_median"] > 0
