@@ -89,7 +89,8 @@ __attribute__((always_inline)) ulong work_difficulty(ulong nonce, ulong t0, ulon
 // A nonce hits when (difficulty ^ mask) <= bound: one comparison for both rules. Atto (valid when
 // difficulty <= threshold) passes mask 0 and bound = threshold; Nano (valid when difficulty >=
 // threshold) passes mask ~0 and bound = ~threshold, since d >= t exactly when ~d <= ~t. A uniform
-// xor costs one instruction a hash, next to the thousands of the compression (bench/hashrate.py compares the rules).
+// xor costs one instruction a hash, next to the thousands of the compression (bench/hashrate.py
+// compares the rules).
 //
 // hits[gid >> shift] receives this launch's tag when that nonce is the lowest hit of its
 // work-group. The host passes a new tag each launch and reads only slots carrying it, so the

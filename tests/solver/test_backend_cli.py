@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bench.hashrate import rules_ratio
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,3 +45,13 @@ def test_gpu_check_logic_runs_on_pocl_with_an_easy_network():
     assert result.returncode == 0, result.stdout + result.stderr
     assert "4096 difficulties and 5 first hits equal hashlib's" in result.stdout
     assert "LOCAL works: 20 solved and validated; mean" in result.stdout
+
+
+def test_hashrate_rules_measures_both_rules_on_pocl():
+    """``bench/hashrate.py --rules``' measurement runs (tiny sizes; no speed is asserted here)."""
+    result = rules_ratio(None, seconds=0.2, rounds=1, jobs=1)
+    assert "error" not in result, result
+    assert result["device"].startswith("opencl:")
+    for key in ("raw", "jobs_2_22"):
+        summary = result[key]
+        assert summary["rounds"] == 1 and summary["ours_median"] > 0 and summary["peer_median"] > 0
