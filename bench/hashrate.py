@@ -11,7 +11,12 @@ drifts more than the margins measured), reported as the median with its spread:
 - with ``--baseline REF``: ours against ours at git revision REF (its tree from ``git archive``),
   the raw rate and whole LOCAL jobs, to show a change to the kernel or its host costs no speed;
 - our rate on whole jobs (about 2^22 expected hashes, and LOCAL 2026 works of 4.3e4: each from a
-  random start until the first hit, as the solver's pool drives a device), one run each.
+  random start until the first hit, as the solver's pool drives a device), one run each;
+- the kernel under Nano's rule against Atto's (``rules``): one process, one device, interleaved
+  rounds of the raw rate (the same hit-free batches, mask 2^64 - 1 against 0) and of whole jobs of
+  about 2^22 expected hashes under each rule. The ratio is Nano/Atto; the target is at least 0.97.
+  On a CPU device the rates are per CPU-second of the process (``per``: the wall-clock rate of a
+  shared machine swings more than the margin sought); on a GPU, per second.
 
 Then NumPy's rate, over the same number of runs. The runs are sequential, so they do not compete
 for the cores.
@@ -19,6 +24,7 @@ for the cores.
     python bench/hashrate.py                  # 5 rounds of 5 s (hashcat's first run builds kernels)
     python bench/hashrate.py --quick          # 3 rounds of 1 s measurements
     python bench/hashrate.py --baseline main  # also ours against main's tree
+    python bench/hashrate.py --rules --quick  # only Nano's rule against Atto's, on each ICD
     python bench/hashrate.py --json
 """
 
@@ -113,6 +119,61 @@ print(json.dumps({"jobs": jobs, "hashes": hashes, "seconds": elapsed, "rate": ha
 """
 
 
+# Nano's rule against Atto's in one process on one device (so both share its build and its state):
+# interleaved rounds (bench/rounds.py), Nano first in the odd rounds. Prints one JSON object.
+RULES_CODE = """
+import json, random, sys, time
+from bench.rounds import interleave
+from solver.backends import discover
+from solver.backends.measure import measure
+from solver.jobs import Rule
+seconds, rounds, jobs = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+(device,) = discover("opencl")[:1]
+clock = time.process_time if device.kind == "cpu" else time.perf_counter
+# Whole jobs of about 2^22 expected hashes: the same bound under either rule.
+limits = {Rule.ATTO: 2 ** 42 - 1, Rule.NANO: 2 ** 64 - 2 ** 42}
+rnd = random.Random(1)
+
+def raw(rule):
+    rate = measure(device, seconds, rule.search_bound(limits[rule])[0])
+    return rate.cpu_rate if device.kind == "cpu" else rate.rate
+
+def whole_jobs(rule):
+    mask, bound = rule.search_bound(limits[rule])
+    hashes, started = 0, clock()
+    for _ in range(jobs):
+        target, nonce = rnd.randbytes(32), rnd.getrandbits(64)
+        while True:
+            count = device.batch_size(bound)
+            found = device.search(target, bound, nonce, count, mask)
+            if found is not None:
+                assert rule.is_valid(found.to_bytes(8, "little"), target, limits[rule])
+                hashes += ((found - nonce) % 2 ** 64) + 1
+                break
+            hashes += count
+            nonce = (nonce + count) % 2 ** 64
+    return hashes / (clock() - started)
+
+print(json.dumps({
+    "device": device.name,
+    "per": "cpu-second" if device.kind == "cpu" else "second",
+    "raw": interleave(lambda: raw(Rule.NANO), lambda: raw(Rule.ATTO), rounds).summary(),
+    "jobs_2_22": interleave(lambda: whole_jobs(Rule.NANO), lambda: whole_jobs(Rule.ATTO),
+                            rounds).summary(),
+}))
+"""
+
+
+def rules_ratio(vendors: str | None, seconds: float, rounds: int, jobs: int) -> dict:
+    """Nano's rule against Atto's on the first OpenCL device of ``vendors`` (``RULES_CODE``)."""
+    out = subprocess.run([sys.executable, "-c", RULES_CODE, str(seconds), str(rounds), str(jobs)],
+                         cwd=ROOT, env=run_env(vendors, ROOT), capture_output=True, text=True,
+                         timeout=1800)  # fmt: skip
+    if out.returncode:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout)
+
+
 def job_rate(vendors: str | None, jobs: int, limit: int, root: Path = ROOT) -> dict:
     """Whole jobs at ``limit`` on the tree at ``root``, each from a random start until its first hit."""
     out = subprocess.run([sys.executable, "-c", JOB_CODE, str(jobs), str(limit)], cwd=root,
@@ -172,6 +233,9 @@ def measure_icd(vendors: str, args: argparse.Namespace, seconds: float, jobs: in
     entry: dict = {"ours": our_rate(vendors, "opencl", seconds)}
     if "rate" not in entry["ours"]:
         return entry  # this ICD cannot run our kernel (e.g. a PoCL too old for the CPU)
+    entry["rules"] = rules_ratio(vendors, seconds, args.rounds, jobs)
+    if args.rules:
+        return entry
     raw = lambda root=ROOT: our_rate(vendors, "opencl", seconds, root)  # noqa: E731
     local_jobs = lambda root=ROOT: job_rate(vendors, jobs * 50, LOCAL_2026, root)  # noqa: E731
     if shutil.which("hashcat"):
@@ -197,6 +261,8 @@ def main() -> int:
                         help="short measurements (3 rounds of 1 s, 10 + 500 jobs)")
     parser.add_argument("--rounds", type=int, help="interleaved rounds per ratio (default 5, 3 with --quick)")
     parser.add_argument("--baseline", metavar="REF", help="also compare ours with ours at this git revision")
+    parser.add_argument("--rules", action="store_true",
+                        help="only Nano's rule against Atto's on each OpenCL ICD (no hashcat, NumPy)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     args = parser.parse_args()
     seconds, jobs = (1.0, 10) if args.quick else (5.0, 50)
@@ -213,7 +279,8 @@ def main() -> int:
             (vendors / "only.icd").write_text(library + "\n")
             entry = measure_icd(str(vendors), args, seconds, jobs, baseline)
             results["opencl"].append({"icd": library, **entry})
-    results["numpy"] = repeated(lambda: our_rate(None, "numpy", seconds), args.rounds)
+    if not args.rules:
+        results["numpy"] = repeated(lambda: our_rate(None, "numpy", seconds), args.rounds)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
@@ -223,6 +290,12 @@ def main() -> int:
         print(f"OpenCL ICD {e['icd']}")
         runs = len(e["ours"].get("rate_runs", [])) or 1
         print(f"  ours (raw, {e['ours'].get('device', '-')}) MH/s: {mhs(e['ours'])} (median of {runs})")
+        if "rules" in e:
+            for key, what in (("raw", "raw rate"), ("jobs_2_22", "jobs of ~2^22 hashes")):
+                r = e["rules"].get(key, e["rules"])
+                medians = (f"; medians {r['ours_median'] / 1e6:.2f} vs {r['peer_median'] / 1e6:.2f} "
+                           f"MH per {e['rules']['per']}" if "ratio_median" in r else "")
+                print(f"  Nano rule / Atto rule ({what}): {ratio(r)}{medians}")
         if "vs_hashcat" in e:
             r = e["vs_hashcat"]
             if "ratio_median" in r:
@@ -238,6 +311,8 @@ def main() -> int:
                 share = f" = {r['rate'] / e['ours']['rate']:.0%} of raw" if "rate" in r else ""
                 print(f"  ours ({what}, {r.get('jobs')} jobs) MH/s: {mhs(r)}{share}")
     n = results["numpy"]
+    if n is None:
+        return 0
     if "rate" in n:
         print(f"NumPy MH/s: {mhs(n)} (median; min-max {n['min'] / 1e6:.2f}-{n['max'] / 1e6:.2f}, "
               f"{len(n['runs'])} runs)")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from solver.errors import SolverError
-from work import is_valid, nano
+from work import format_work, is_valid, nano
 
 _MASK64 = 2**64 - 1
 
@@ -36,6 +36,13 @@ class Rule(enum.Enum):
         if self is Rule.ATTO:
             return is_valid(work, target, threshold)
         return nano.is_valid(nano.from_raw(work), target, threshold)
+
+    def format_work(self, work: bytes) -> str:
+        """The 8 raw work bytes as the rule's users write them: Atto's upper-case hex of the bytes,
+        Nano's lower-case big-endian hex of the value (the same bytes, reversed)."""
+        if self is Rule.ATTO:
+            return format_work(work)
+        return nano.format_work(nano.from_raw(work))
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 The work is printed alone as the last line of stdout; a live progress line (elapsed time, hash rate,
 expected time) goes to stderr. With several devices, each searches from its own random start and
-the first hit wins.
+the first hit wins. With ``--nano`` it finds a Nano work (difficulty at least ``--difficulty``) and
+prints it as Nano writes works.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from atto_work.commands import options
 from atto_work.commands.solver import add_device_options, load, open_devices
 
 if TYPE_CHECKING:
+    from solver.jobs import Rule
     from solver.pool import DevicePool
 
 
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Exit 0 found, 1 not found within --timeout, 2 bad input.",
     )
     parser.add_argument("--hash", type=options.target, required=True, help="target, 64 hex characters")
-    options.add_difficulty_options(parser, timestamp_required=False)
+    options.add_difficulty_options(parser, timestamp_required=False, with_nano=True)
     add_device_options(parser)
     parser.add_argument("--timeout", type=float, default=None,
                         help="give up after this many seconds (default SOLVER_TIMEOUT_SECONDS)")
@@ -36,10 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 class Progress:
     """Counts hashes and redraws one status line on stderr at most every ``interval`` seconds."""
 
-    def __init__(self, threshold: int, interval: float = 0.25) -> None:
-        from work import expected_hashes
-
-        self.expected = expected_hashes(threshold)
+    def __init__(self, expected: float, interval: float = 0.25) -> None:
+        self.expected = expected  # mean hashes a work needs
         self.interval = interval
         self.started = self.drawn = time.perf_counter()
         self.hashes = 0
@@ -66,14 +66,20 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     import asyncio
 
     from common.logs import setup_logging
+    from solver.jobs import Rule
     from solver.pool import DevicePool
 
-    limit = options.resolve_threshold(parser, args, timestamp_required=False)
+    least = options.resolve_nano(parser, args)
+    if least is None:
+        rule, limit = Rule.ATTO, options.resolve_threshold(parser, args, timestamp_required=False)
+    else:
+        rule, limit = Rule.NANO, least
     setup_logging()
     settings = load(args)
     pool = DevicePool(open_devices(settings))
     try:
-        work = asyncio.run(_race(pool, args.hash, limit, args.timeout or settings.timeout_seconds))
+        work = asyncio.run(_race(pool, args.hash, limit, rule,
+                                 args.timeout or settings.timeout_seconds))
     finally:
         pool.close()
     if work is None:
@@ -83,15 +89,17 @@ def run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _race(pool: DevicePool, target: bytes, limit: int, time_limit: float) -> str | None:
+async def _race(pool: DevicePool, target: bytes, limit: int, rule: Rule,
+                time_limit: float) -> str | None:
     """One job per device, each from its own random start; the first work found wins."""
     import asyncio
 
     from solver.errors import SearchTimeout
-    from work import format_work
+    from work import expected_hashes
 
-    progress = Progress(limit)
-    jobs = [asyncio.ensure_future(pool.solve(target, limit, time_limit, on_launch=progress.add))
+    progress = Progress(expected_hashes(rule.search_bound(limit)[1]))
+    jobs = [asyncio.ensure_future(pool.solve(target, limit, time_limit, on_launch=progress.add,
+                                             rule=rule))
             for _ in pool.devices]
     try:
         for next_done in asyncio.as_completed(jobs):
@@ -100,7 +108,7 @@ async def _race(pool: DevicePool, target: bytes, limit: int, time_limit: float) 
             except SearchTimeout:
                 continue
             progress.draw(time.perf_counter(), end="\n")
-            return format_work(solution.work)
+            return rule.format_work(solution.work)
         progress.draw(time.perf_counter(), end="\n")
         return None
     finally:
