@@ -169,7 +169,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
             watcher.cancel()
         # One line per work (a LOCAL work may take a millisecond): built only when it is written.
         if log.isEnabledFor(logging.INFO):
-            log.info("work found", extra={**labels, "work": solution.work.hex(),
+            log.info("work found", extra={**labels, "work": rule.format_work(solution.work),
                                           "device": solution.device, "hashes": solution.hashes,
                                           "seconds": round(solution.seconds, 4)})
         return solution

@@ -258,3 +258,26 @@ def test_the_last_request_of_a_joined_search_going_away_stops_it(open_devices, c
         clients[1].close()
         wait_until(lambda: busy() == 0, what="the device to be freed")
         assert metrics.value("solver_searches_total", outcome="cancelled") == 1
+
+
+def test_rpc_searches_answer_504_past_the_timeout_and_503_when_the_line_is_full(open_devices) -> None:
+    devices = open_devices("numpy")
+    settings = UNBOUNDED.model_copy(update={"timeout_seconds": 5.0, "max_queue": 0})
+    app = create_app(settings, devices)
+    metrics = app.state.metrics
+    with ServerThread(app) as server:
+
+        async def run() -> tuple[httpx.Response, httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.url, timeout=60) as client:
+                running = asyncio.create_task(client.post("/", json={
+                    "action": "work_generate", "hash": ZERO, "difficulty": f"{NEVER_NANO:016x}"}))
+                await asyncio.to_thread(lambda: wait_until(
+                    lambda: metrics.value("solver_device_busy", device=devices[0].name) == 1,
+                    what="the search"))
+                refused = await client.post("/", json={"hash": target(10), "threshold": LOCAL})
+                return refused, await running
+
+        refused, timed_out = asyncio.run(run())
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "1", refused.text
+    assert set(refused.json()) == {"error"}
+    assert timed_out.status_code == 504 and "no work found within 5 s" in timed_out.json()["error"]
