@@ -37,7 +37,7 @@ async def test_only_post_on_one_hash_takes_the_shortcut() -> None:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://c") as client:
             body = {"network": "LOCAL", "timestamp": "2026-01-01T00:00:00Z", "callback": "http://127.0.0.1:9/cb"}
             assert (await client.post(f"/works/{HASH}", json=body)).status_code == 202
-            assert (await client.get(f"/works/{HASH}")).status_code == 404
+            assert (await client.get(f"/works/{HASH}")).status_code == 200  # queued
             assert (await client.post(f"/works/{HASH}/x", json=body)).status_code == 404
             assert (await client.put(f"/works/{HASH}", json=body)).status_code == 405
     assert served == [f"POST /works/{HASH}"]
