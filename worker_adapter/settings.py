@@ -21,6 +21,15 @@ class AdapterSettings(MessagingSettings):
         "`SOLVER_TOKEN` is set); set the same value on both"))
     worker_timeout_seconds: PositiveFloat = Field(300.0, description=(
         "longest wait for one work; size it from the p99 solve time (4.6x the mean) of your hardware"))
+    adapter_read_ahead: int = Field(8, ge=2, description=(
+        "requests held per work the worker server runs at once while works are short (see "
+        "`ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS`); 2 of them at the worker server, the rest waiting in "
+        "the adapter; fewer, larger pulls from the queue. 2: no read-ahead. Not used when "
+        "`PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT` is set"))
+    adapter_read_ahead_max_wait_seconds: PositiveFloat = Field(0.5, description=(
+        "read ahead only while the requests waiting in the adapter would all start within this "
+        "time at the recent worker-call duration; with longer works the adapter holds only what "
+        "the worker server runs (2 per work it runs at once), leaving the rest to other adapters"))
     adapter_shutdown_grace_seconds: NonNegativeFloat = Field(25.0, description=(
         "on SIGTERM, the time running requests get to finish; the rest are nacked (they go to "
         "another adapter at once)"))
