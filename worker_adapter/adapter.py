@@ -6,11 +6,10 @@
    for its GPU), learn how many works it runs at once (it gets at most twice that: the seed's
    precise load control, one running and one waiting per device), and only then subscribe. Nothing
    gives up: a broker that refuses the subscription is asked again, with the same backoff;
-   While works are short, it reads ahead: it holds up to ``ADAPTER_READ_AHEAD`` requests per device
-   (fewer, larger pulls: the queue's CPU per work falls), the extra ones waiting in the adapter for
-   a worker-server slot. It switches by subscribing anew with the other bound and letting the old
-   consumer drain (``ReadAhead``): with long works it holds only what the worker server runs, as
-   before, and the backlog stays in the queue for other adapters;
+   It reads ahead: it holds up to ``ADAPTER_READ_AHEAD`` requests per device (fewer, larger pulls:
+   the queue's CPU per work falls), the extra ones waiting in the adapter for a worker-server slot,
+   each at most ``ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS``: one that would wait longer (long works) is
+   released (nacked) for another adapter;
    Before the requests, it subscribes to WorkCancelled through a subscription of its own (every
    adapter hears every cancel);
 2. handle one WorkRequested: drop it (ack, counted) when it is past its deadline (the ``deadline``
@@ -58,11 +57,7 @@ T = TypeVar("T")
 #: The device load stays exactly its capacity. With long works this is also all the adapter holds,
 #: and the rest of the backlog stays in the queue for other adapters.
 READ_AHEAD = 2
-#: Least seconds between two read-ahead switches: a mix of works near the bound does not resubscribe
-#: on every work.
-SWITCH_SECONDS = 5.0
-#: Weight of the newest worker-call duration in the running mean that decides the read-ahead.
-SOLVE_WEIGHT = 0.2
+
 #: Waits between start-up attempts (worker server readiness, subscribing) grow to this.
 MAX_BACKOFF_SECONDS = 10.0
 FIRST_BACKOFF_SECONDS = 0.25
@@ -70,6 +65,11 @@ FIRST_BACKOFF_SECONDS = 0.25
 
 class InvalidWork(Redeliver):
     """The worker server returned a work that does not meet the threshold."""
+
+
+class Released(Redeliver):
+    """A read-ahead request waited too long for a worker-server slot: it goes back to the queue,
+    for an adapter with a free device (or this one, later)."""
 
 
 class Adapter:
@@ -88,15 +88,10 @@ class Adapter:
         self.subscribed = asyncio.Event()
         #: Worker-server calls at once (the precise load control).
         self.max_outstanding = 0
-        #: Requests held at once while reading ahead (``max_outstanding`` when it does not).
+        #: Requests held at once (leased from the queue): ``max_outstanding`` plus the read-ahead.
         self.read_ahead = 0
-        #: Requests the current subscription holds at most: one of the two above.
-        self.holding = 0
         self.running = 0
         self._slots = asyncio.Semaphore(1)
-        self._solve_seconds: float | None = None  # running mean of worker-call durations
-        self._switched = 0.0
-        self._switching: asyncio.Task[None] | None = None
         self._draining: set[asyncio.Task[None]] = set()
         self._stopping = False
         self._starting: asyncio.Task[None] | None = None
@@ -122,13 +117,12 @@ class Adapter:
         self.read_ahead = (self.max_outstanding if s.pubsub_subscriber_max_outstanding_element_count
                            else max(self.max_outstanding, s.adapter_read_ahead * (capacity or 1)))
         self._slots = asyncio.Semaphore(self.max_outstanding)
-        self.holding = self.max_outstanding  # until the works are known to be short
-        self.metrics.capacity.set(self.holding)
+        self.metrics.capacity.set(self.read_ahead)
         self.cancel_subscription = await self._retry("the cancel subscription", self._hear_cancels)
         self.subscription = await self._retry("the subscription", self._subscribe)
         self.subscribed.set()
-        log.info("adapter started: %d requests at the worker server at most, up to %d held while "
-                 "works are short", self.max_outstanding, self.read_ahead, extra={"worker": self.worker.name})
+        log.info("adapter started: holding at most %d requests, %d at the worker server",
+                 self.read_ahead, self.max_outstanding, extra={"worker": self.worker.name})
 
     async def _worker_ready(self) -> bool:
         if await self.worker.ready():
@@ -140,46 +134,7 @@ class Adapter:
 
     async def _subscribe(self) -> Subscription:
         return await self.broker.subscribe(self.settings.pubsub_work_requested_subscription, self.handle,
-                                           max_outstanding=self.holding)
-
-    def _note_solve(self, seconds: float) -> None:
-        """Update the mean worker-call duration; switch the read-ahead when it crossed the bound:
-        on when the requests waiting in the adapter would all start within half the bound, off when
-        they would wait longer than the bound."""
-        mean = self._solve_seconds
-        self._solve_seconds = mean = seconds if mean is None else mean + SOLVE_WEIGHT * (seconds - mean)
-        if (self.read_ahead <= self.max_outstanding or self._switching is not None
-                or self.subscription is None or self._stopping):
-            return
-        bound = self.settings.adapter_read_ahead_max_wait_seconds
-        wait = mean * (self.read_ahead - self.max_outstanding) / self.max_outstanding
-        want = (self.read_ahead if wait <= bound / 2 else self.max_outstanding if wait > bound
-                else self.holding)
-        if want != self.holding and time.monotonic() - self._switched >= SWITCH_SECONDS:
-            self._switching = asyncio.create_task(self._switch(want, mean))
-
-    async def _switch(self, holding: int, mean: float) -> None:
-        """Subscribe anew holding ``holding``; the old consumer stops taking requests and finishes
-        those it holds (they wait for worker-server slots as before), in the background."""
-        try:
-            previous, self.holding = self.holding, holding
-            try:
-                subscription = await self._subscribe()
-            except Exception as exc:  # the broker refused: keep the current one, try again later
-                self.holding = previous
-                log.warning("could not switch the read-ahead: %s", exc)
-                return
-            old, self.subscription = self.subscription, subscription
-            self.metrics.capacity.set(holding)
-            log.info("read-ahead %s: holding at most %d requests (worker calls %.1f ms on average)",
-                     "on" if holding > self.max_outstanding else "off", holding, mean * 1000)
-            if old is not None:
-                draining = asyncio.create_task(old.stop(grace=self.settings.adapter_shutdown_grace_seconds))
-                self._draining.add(draining)
-                draining.add_done_callback(self._draining.discard)
-        finally:
-            self._switched = time.monotonic()
-            self._switching = None
+                                           max_outstanding=self.read_ahead)
 
     @staticmethod
     async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -216,8 +171,11 @@ class Adapter:
         if self.cancelled.covers(request.hash, message.publish_time):
             self._dropped(context)
             return
-        async with self._slots:  # a read-ahead request waits here for a worker-server slot
+        await self._take_slot(context)
+        try:
             work = await self._run(request, message, deadline, context)
+        finally:
+            self._slots.release()
         if work is None:
             return
         try:
@@ -229,6 +187,17 @@ class Adapter:
             raise
         self.metrics.messages.labels("solved").inc()
         log.info("work generated", extra={**context, "work": format_work(work)})
+
+    async def _take_slot(self, context: dict[str, str]) -> None:
+        """Wait for a worker-server slot (a read-ahead request may have to); raise ``Released``
+        past ``ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS``."""
+        wait = self.settings.adapter_read_ahead_max_wait_seconds
+        try:
+            await asyncio.wait_for(self._slots.acquire(), wait)
+        except TimeoutError:
+            self.metrics.messages.labels("released").inc()
+            log.info("no worker-server slot within %g s: request released", wait, extra=context)
+            raise Released(f"no worker-server slot within {wait:g} s") from None
 
     async def _run(self, request: WorkRequested, message: Message, deadline: float | None,
                    context: dict[str, str]) -> bytes | None:
@@ -290,9 +259,7 @@ class Adapter:
             self.metrics.messages.labels("worker_failed").inc()
             log.warning("worker server failed, request will come back: %s", exc, extra=context)
             raise
-        took = time.perf_counter() - started
-        self.metrics.solve_seconds.observe(took)
-        self._note_solve(took)
+        self.metrics.solve_seconds.observe(time.perf_counter() - started)
         value = difficulty(work, request.target)
         if value > request.threshold:
             self.metrics.messages.labels("invalid_work").inc()
@@ -306,11 +273,10 @@ class Adapter:
     async def stop(self) -> None:
         """Take no new requests; running ones get the grace period, the rest are nacked."""
         self._stopping = True
-        for task in (self._starting, self._switching):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        self._starting = self._switching = None
+        if self._starting is not None:
+            self._starting.cancel()
+            await asyncio.gather(self._starting, return_exceptions=True)
+            self._starting = None
         if self.cancel_subscription is not None:
             await self.cancel_subscription.stop()  # deletes its subscription
             self.cancel_subscription = None
