@@ -191,6 +191,9 @@ class Adapter:
     async def _take_slot(self, context: dict[str, str]) -> None:
         """Wait for a worker-server slot (a read-ahead request may have to); raise ``Released``
         past ``ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS``."""
+        if not self._slots.locked():  # a slot is free and nobody waits: no timer needed
+            await self._slots.acquire()
+            return
         wait = self.settings.adapter_read_ahead_max_wait_seconds
         try:
             await asyncio.wait_for(self._slots.acquire(), wait)
