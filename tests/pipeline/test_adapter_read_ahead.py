@@ -4,6 +4,8 @@ and comes back; on stop, the requests waiting in the adapter go back to the queu
 
 from __future__ import annotations
 
+import asyncio
+
 from harness.polling import until
 from tests.pipeline.fakes import TinyWorker
 from tests.pipeline.test_adapter import request, running
@@ -13,13 +15,16 @@ QUEUE = "work-requested-adapter"
 
 
 async def test_it_holds_the_read_ahead_and_the_worker_server_gets_two_per_device() -> None:
-    worker = TinyWorker(capacity=1, delay=0.3)
+    worker = TinyWorker(capacity=1, delay=1.0)
     async with running(worker, adapter_read_ahead=8, adapter_read_ahead_max_wait_seconds=30) as harness:
         assert (harness.adapter.max_outstanding, harness.adapter.read_ahead) == (READ_AHEAD, 8)
         await harness.send(*[request(i) for i in range(10)])
         # eight leased from the queue, two of them at the worker server, six waiting in the adapter
-        await until(lambda: harness.broker.backlog(QUEUE) == 2, what="8 of 10 leased")
+        await until(lambda: harness.broker.backlog(QUEUE) == 2 and len(worker.calls) == READ_AHEAD,
+                    what="8 of 10 leased, 2 at the worker server")
+        await asyncio.sleep(0.2)  # a third call, were the bound not kept, would arrive now
         assert len(worker.calls) == READ_AHEAD
+        assert worker.finished == []
         await harness.generated(10)
         assert harness.count("released") == 0
     assert len(worker.calls) == 10
