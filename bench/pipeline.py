@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from atto_work.receiver import CallbackReceiver
-from bench.cpu import cpu_seconds, cpu_used, descendants
+from bench.cpu import cpu_seconds, cpu_used, descendants, thread_seconds
 from bench.loadgen import build_request, exchange, hammer
 from bench.rounds import describe, interleave
 from harness.emulator import PubSubEmulator, free_port
@@ -60,6 +60,7 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process, throughput run
     count: int = 0
     connections: int = 0  # TCP connections the callback receiver accepted (keep-alive reuse)
+    loop_cpu: float | None = None  # CPU seconds of the event-loop thread of ``up``, throughput run
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -129,7 +130,9 @@ async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: f
 # --- a pipeline (coordinator URL + callbacks) -----------------------------------------------------
 
 async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, gap: float,
-                   processes: dict[str, list[int]], network: Network = Network.LOCAL) -> Result:
+                   processes: dict[str, list[int]], network: Network = Network.LOCAL,
+                   loop_of: int | None = None) -> Result:
+    """``loop_of``: a process whose main thread's CPU to measure too (``up``'s event loop)."""
     result = Result(name, count=count)
     now = datetime.now(UTC)
     limit = threshold(network, now)
@@ -158,12 +161,15 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, 
             host, port = _host_port(url)
             requests = [build_request(host, port, t.hex(), body) for t in batch]
             before = cpu_seconds(processes)
+            loop_before = thread_seconds({"loop": loop_of}) if loop_of else None
             first_sent = time.perf_counter()
             answers = await exchange(host, port, requests, PIPELINE_CLIENTS)
             if {status for status, _ in answers} != {202}:
                 raise SystemExit(f"{name}: intake answered {sorted({s for s, _ in answers})}")
             callbacks = (await collect(batch)).values()
             result.cpu = cpu_used(before, cpu_seconds(processes))
+            if loop_before is not None:
+                result.loop_cpu = cpu_used(loop_before, thread_seconds({"loop": loop_of}))["loop"]
             result.works_per_second = count / (max(c.received_at for c in callbacks) - first_sent)
             for target in targets(sequential, salt + 2):
                 await pause(gap)
@@ -260,6 +266,9 @@ def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[flo
         outside = sum(services.values()) - (solver if own is None else 0.0)
         lines.append(f"- {r.name}, outside the worker server: {outside:.2f} ms per work"
                      + (" (the process's CPU less the worker server alone's)" if own is None else ""))
+        if r.loop_cpu is not None:
+            lines.append(f"- {r.name}, its event-loop thread (all but the device searches): "
+                         f"{r.loop_cpu * 1000 / r.count:.2f} ms per work")
     lines.append("")
     for r in pipelines:
         callbacks = r.count + len(r.latencies) + 1  # throughput run, latency run, warm-up
@@ -314,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                    logs, probe="/adapter/ready").start()
     try:
         pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n, args.sequential,
-                                              10, gap, {"up": [up.process.pid], "bench": me}, network)))
+                                              10, gap, {"up": [up.process.pid], "bench": me}, network,
+                                              loop_of=up.process.pid)))
     finally:
         up.terminate()
     print(f"up: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)
