@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -42,8 +42,9 @@ class CoordinatorApp(FastAPI):
     router, which cost more CPU per request than the intake itself. Everything else, and the
     OpenAPI schema, is FastAPI's as usual."""
 
-    hot_route: LeanRoute | None = None
-    _hot_path: ASGIApp | None = None
+    hot_route: LeanRoute | None = None  # set by serve_ahead, with the two below
+    hot_handler: Callable[[Request], Awaitable[Response]]
+    _hot_path: ASGIApp
 
     def serve_ahead(self, route: LeanRoute) -> None:
         """Serve ``route`` (one of the app's, so its errors are the app's to answer) ahead."""
