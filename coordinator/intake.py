@@ -123,8 +123,11 @@ async def _work_request(request: Request) -> WorkRequest:
     """The body as a ``WorkRequest``; failures raise what FastAPI raises for a body parameter (the
     app's error handlers make each a 400 ``{"error"}``)."""
     raw = await request.body()
-    body: Any = raw or None
-    if raw and _is_json(request.headers.get("content-type")):
+    if not raw:
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required",
+                                       "input": None}])
+    body: Any = raw
+    if _is_json(request.headers.get("content-type")):
         try:
             body = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -133,7 +136,7 @@ async def _work_request(request: Request) -> WorkRequest:
         except Exception:  # not UTF-8, nested too deep, ...
             raise HTTPException(400, "There was an error parsing the body") from None
     try:
-        return WorkRequest.model_validate(body)
+        return WorkRequest.model_validate(body, from_attributes=True)  # as FastAPI validates a body
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
 
