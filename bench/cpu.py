@@ -1,7 +1,7 @@
 """CPU time of processes (and their children), read from ``/proc``, to say where a bench's time goes.
 
     groups = {"emulator": descendants(pid), "adapter": [pid]}
-    before = cpu_seconds(groups)
+    before = cpu_seconds(groups)                 # thread_seconds({"loop": pid}): one main thread
     ...                                          # the measured run
     used = cpu_used(before, cpu_seconds(groups))  # seconds of CPU each group used during it
 
@@ -17,7 +17,8 @@ import os
 _TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat(pid: int) -> list[str] | None:
+def _stat(pid: int | str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` (or of a thread's, ``PID/task/TID``) after the command name."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             # the command name (field 2) may hold spaces: split after its closing parenthesis
@@ -40,7 +41,7 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
+def cpu_seconds(groups: dict[str, list[int | str]]) -> dict[str, float]:
     """User + system CPU seconds of each named group of processes."""
     totals = {}
     for name, pids in groups.items():
@@ -50,6 +51,12 @@ def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
                 total += (int(fields[11]) + int(fields[12])) / _TICK
         totals[name] = total
     return totals
+
+
+def thread_seconds(threads: dict[str, int]) -> dict[str, float]:
+    """User + system CPU seconds of each named process's main thread alone (``/proc/PID/task/PID``):
+    in ``atto-work up`` the event loop, where everything but the device searches runs."""
+    return cpu_seconds({name: [f"{pid}/task/{pid}"] for name, pid in threads.items()})  # type: ignore[misc]
 
 
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:

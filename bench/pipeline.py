@@ -4,6 +4,7 @@ plus the coordinator's intake rate.
 
     python -m bench.pipeline --quick          # a minute on a small machine; validates the script
     python -m bench.pipeline -n 500           # the figures in docs/benchmarks.md
+    python -m bench.pipeline --read-ahead-rounds 5 -n 300   # the adapter's read-ahead on and off
 
 For each setup:
 - throughput: N requests sent at once; works/s = N / (last answer - first send);
@@ -18,6 +19,9 @@ For each setup:
   from a lean keep-alive client (``bench.loadgen``) on the same machine; with the in-process broker
   once with an IP-literal callback and once with a host-name callback (``localhost``, from
   /etc/hosts: the intake's address check then resolves a name, from its short DNS cache).
+With ``--read-ahead-rounds R`` it runs only the throughput part over the emulator, on two stacks
+side by side (``ADAPTER_READ_AHEAD=2``, i.e. no read-ahead, and the default), R interleaved rounds
+(``bench.rounds``): works/s and each process's CPU per work on each side.
 Every callback's work is checked with ``work.difficulty``. Nothing leaves 127.0.0.1.
 """
 
@@ -40,8 +44,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from atto_work.receiver import CallbackReceiver
-from bench.cpu import cpu_seconds, cpu_used, descendants
+from bench.cpu import cpu_seconds, cpu_used, descendants, thread_seconds
 from bench.loadgen import build_request, exchange, hammer
+from bench.rounds import describe, interleave
 from harness.emulator import PubSubEmulator, free_port
 from harness.stack import Component, Stack, child_env
 from work import Network, difficulty, parse_target, parse_work, threshold
@@ -55,6 +60,7 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process, throughput run
     count: int = 0
     connections: int = 0  # TCP connections the callback receiver accepted (keep-alive reuse)
+    loop_cpu: float | None = None  # CPU seconds of the event-loop thread of ``up``, throughput run
 
     def percentile(self, q: float) -> float:
         ordered = sorted(self.latencies)
@@ -124,7 +130,9 @@ async def worker_alone(url: str, count: int, sequential: int, limit: int, gap: f
 # --- a pipeline (coordinator URL + callbacks) -----------------------------------------------------
 
 async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, gap: float,
-                   processes: dict[str, list[int]], network: Network = Network.LOCAL) -> Result:
+                   processes: dict[str, list[int]], network: Network = Network.LOCAL,
+                   loop_of: int | None = None) -> Result:
+    """``loop_of``: a process whose main thread's CPU to measure too (``up``'s event loop)."""
     result = Result(name, count=count)
     now = datetime.now(UTC)
     limit = threshold(network, now)
@@ -153,12 +161,15 @@ async def pipeline(name: str, url: str, count: int, sequential: int, salt: int, 
             host, port = _host_port(url)
             requests = [build_request(host, port, t.hex(), body) for t in batch]
             before = cpu_seconds(processes)
+            loop_before = thread_seconds({"loop": loop_of}) if loop_of else None
             first_sent = time.perf_counter()
             answers = await exchange(host, port, requests, PIPELINE_CLIENTS)
             if {status for status, _ in answers} != {202}:
                 raise SystemExit(f"{name}: intake answered {sorted({s for s, _ in answers})}")
             callbacks = (await collect(batch)).values()
             result.cpu = cpu_used(before, cpu_seconds(processes))
+            if loop_before is not None:
+                result.loop_cpu = cpu_used(loop_before, thread_seconds({"loop": loop_of}))["loop"]
             result.works_per_second = count / (max(c.received_at for c in callbacks) - first_sent)
             for target in targets(sequential, salt + 2):
                 await pause(gap)
@@ -201,6 +212,36 @@ async def intake(url_port: int, seconds: float, connections: int = 32,
     return rate, dict(statuses)
 
 
+# --- the adapter's read-ahead, on and off, interleaved ----------------------------------------------
+
+def read_ahead_rounds(rounds: int, count: int, network: Network) -> str:
+    logs = Path(tempfile.mkdtemp(prefix="bench-read-ahead-"))
+    me = [os.getpid()]
+    sides = {"read-ahead (default)": {}, "no read-ahead (ADAPTER_READ_AHEAD=2)": {"ADAPTER_READ_AHEAD": "2"}}
+    cpu: dict[str, list[dict[str, float]]] = {name: [] for name in sides}
+    salts = iter(range(100, 100 + 10 * (2 * rounds + 2), 10))
+    with PubSubEmulator() as emulator, Stack(emulator.host, logs, {"LOG_LEVEL": "WARNING"}) as on, \
+            Stack(emulator.host, logs, {"LOG_LEVEL": "WARNING", **sides[list(sides)[1]]}) as off:
+        stacks = dict(zip(sides, (on, off), strict=True))
+
+        def run(name: str) -> float:
+            stack = stacks[name]
+            result = asyncio.run(pipeline(name, stack.coordinator.url, count, 0, next(salts), 0.0,
+                                          stack_processes(emulator, stack, me), network))
+            cpu[name].append({k: v * 1000 / count for k, v in result.cpu.items()})
+            print(f"{name}: {result.works_per_second:.1f} works/s", file=sys.stderr)
+            return result.works_per_second
+
+        ours, peer = list(sides)
+        summary = interleave(lambda: run(ours), lambda: run(peer), rounds).summary()
+    lines = [f"works/s, read-ahead / none: {describe(summary)}; medians {summary['ours_median']:.1f} "
+             f"vs {summary['peer_median']:.1f}", "", "median CPU ms per work:"]
+    for name, samples in cpu.items():
+        medians = {k: sorted(s[k] for s in samples)[len(samples) // 2] for k in samples[0]}
+        lines.append(f"- {name}: " + ", ".join(f"{k} {v:.2f}" for k, v in medians.items()))
+    return "\n".join(lines)
+
+
 # --- the run -------------------------------------------------------------------------------------
 
 def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[float, dict]]) -> str:
@@ -218,6 +259,16 @@ def report(worker: Result, pipelines: list[Result], intakes: dict[str, tuple[flo
         parts = ", ".join(f"{name} {seconds * 1000 / r.count:.1f}" for name, seconds in r.cpu.items())
         total = sum(r.cpu.values()) * 1000 / r.count
         lines.append(f"- {r.name}: {total:.1f} in all ({parts})")
+    solver = worker.cpu.get("solver", float("nan")) * 1000 / worker.count
+    for r in pipelines:  # issue 13's figure: what the pipeline costs beyond the worker server's own work
+        services = {k: v * 1000 / r.count for k, v in r.cpu.items() if k not in ("bench", "emulator")}
+        own = services.pop("solver", None)
+        outside = sum(services.values()) - (solver if own is None else 0.0)
+        lines.append(f"- {r.name}, outside the worker server: {outside:.2f} ms per work"
+                     + (" (the process's CPU less the worker server alone's)" if own is None else ""))
+        if r.loop_cpu is not None:
+            lines.append(f"- {r.name}, its event-loop thread (all but the device searches): "
+                         f"{r.loop_cpu * 1000 / r.count:.2f} ms per work")
     lines.append("")
     for r in pipelines:
         callbacks = r.count + len(r.latencies) + 1  # throughput run, latency run, warm-up
@@ -242,10 +293,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outstanding", type=int, action="append", default=[],
                         help="also run the Pub/Sub stack with this "
                         "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT (repeatable)")
+    parser.add_argument("--read-ahead-rounds", type=int, default=0,
+                        help="only compare the adapter's read-ahead on and off over the emulator")
     args = parser.parse_args(argv)
     if args.quick:
         args.n, args.sequential, args.intake_seconds = 50, 20, 2.0
     network = Network[args.network]
+    if args.read_ahead_rounds:
+        print(read_ahead_rounds(args.read_ahead_rounds, args.n, network))
+        print(f"\n({args.network} works, n={args.n}, {args.read_ahead_rounds} rounds; logs in /tmp)")
+        return 0
     limit = threshold(network, datetime.now(UTC))
     gap = args.gap_ms / 1000
     me = [os.getpid()]
@@ -266,7 +323,8 @@ def main(argv: list[str] | None = None) -> int:
                    logs, probe="/adapter/ready").start()
     try:
         pipelines.append(asyncio.run(pipeline("atto-work up (in-process)", up.url, args.n, args.sequential,
-                                              10, gap, {"up": [up.process.pid], "bench": me}, network)))
+                                              10, gap, {"up": [up.process.pid], "bench": me}, network,
+                                              loop_of=up.process.pid)))
     finally:
         up.terminate()
     print(f"up: {pipelines[-1].works_per_second:.1f} works/s", file=sys.stderr)

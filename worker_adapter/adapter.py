@@ -3,9 +3,13 @@
 1. start: create what is missing (in-process broker, emulator); then, in the background (the
    probes are served meanwhile: ``/health`` 200, ``/ready`` 503), wait for the worker server to be
    ready, polling with backoff and logging while it waits (a pod scaled from zero may wait minutes
-   for its GPU), learn how many works it runs at once (we hold twice that: the seed's precise load
-   control, plus one read-ahead per device), and only then subscribe. Nothing gives up: a broker
-   that refuses the subscription is asked again, with the same backoff;
+   for its GPU), learn how many works it runs at once (it gets at most twice that: the seed's
+   precise load control, one running and one waiting per device), and only then subscribe. Nothing
+   gives up: a broker that refuses the subscription is asked again, with the same backoff;
+   It reads ahead: it holds up to ``ADAPTER_READ_AHEAD`` requests per device (fewer, larger pulls:
+   the queue's CPU per work falls), the extra ones waiting in the adapter for a worker-server slot,
+   each at most ``ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS``: one that would wait longer (long works) is
+   released (nacked) for another adapter;
    Before the requests, it subscribes to WorkCancelled through a subscription of its own (every
    adapter hears every cancel);
 2. handle one WorkRequested: drop it (ack, counted) when it is past its deadline (the ``deadline``
@@ -48,11 +52,12 @@ from worker_adapter.worker_client import WorkerClient, WorkerFailed
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: Requests held per work the worker server runs at once: one running and one waiting in the worker
+#: Worker-server calls at once per work it runs at once: one running and one waiting in the worker
 #: server's queue, so a device never idles while we publish a result and fetch the next request.
-#: The device load stays exactly its capacity; only one extra message per device is leased, and
-#: the rest of the backlog stays in the queue for other adapters.
+#: The device load stays exactly its capacity. With long works this is also all the adapter holds,
+#: and the rest of the backlog stays in the queue for other adapters.
 READ_AHEAD = 2
+
 #: Waits between start-up attempts (worker server readiness, subscribing) grow to this.
 MAX_BACKOFF_SECONDS = 10.0
 FIRST_BACKOFF_SECONDS = 0.25
@@ -60,6 +65,11 @@ FIRST_BACKOFF_SECONDS = 0.25
 
 class InvalidWork(Redeliver):
     """The worker server returned a work that does not meet the threshold."""
+
+
+class Released(Redeliver):
+    """A read-ahead request waited too long for a worker-server slot: it goes back to the queue,
+    for an adapter with a free device (or this one, later)."""
 
 
 class Adapter:
@@ -76,8 +86,14 @@ class Adapter:
         self._solving: dict[str, list[datetime]] = {}
         #: Set once the adapter consumes requests (after its worker server said it is ready).
         self.subscribed = asyncio.Event()
+        #: Worker-server calls at once (the precise load control).
         self.max_outstanding = 0
+        #: Requests held at once (leased from the queue): ``max_outstanding`` plus the read-ahead.
+        self.read_ahead = 0
         self.running = 0
+        self._slots = asyncio.Semaphore(1)
+        self._draining: set[asyncio.Task[None]] = set()
+        self._stopping = False
         self._starting: asyncio.Task[None] | None = None
 
     # 1. start ---------------------------------------------------------------------------------
@@ -98,12 +114,15 @@ class Adapter:
             log.warning("worker server did not say its capacity; holding 1 request at a time")
         self.max_outstanding = (s.pubsub_subscriber_max_outstanding_element_count
                                 or READ_AHEAD * (capacity or 1))
-        self.metrics.capacity.set(self.max_outstanding)
+        self.read_ahead = (self.max_outstanding if s.pubsub_subscriber_max_outstanding_element_count
+                           else max(self.max_outstanding, s.adapter_read_ahead * (capacity or 1)))
+        self._slots = asyncio.Semaphore(self.max_outstanding)
+        self.metrics.capacity.set(self.read_ahead)
         self.cancel_subscription = await self._retry("the cancel subscription", self._hear_cancels)
         self.subscription = await self._retry("the subscription", self._subscribe)
         self.subscribed.set()
-        log.info("adapter started: holding at most %d requests", self.max_outstanding,
-                 extra={"worker": self.worker.name})
+        log.info("adapter started: holding at most %d requests, %d at the worker server",
+                 self.read_ahead, self.max_outstanding, extra={"worker": self.worker.name})
 
     async def _worker_ready(self) -> bool:
         if await self.worker.ready():
@@ -115,7 +134,7 @@ class Adapter:
 
     async def _subscribe(self) -> Subscription:
         return await self.broker.subscribe(self.settings.pubsub_work_requested_subscription, self.handle,
-                                           max_outstanding=self.max_outstanding)
+                                           max_outstanding=self.read_ahead)
 
     @staticmethod
     async def _retry(what: str, attempt: Callable[[], Awaitable[T]]) -> T:
@@ -152,18 +171,11 @@ class Adapter:
         if self.cancelled.covers(request.hash, message.publish_time):
             self._dropped(context)
             return
-        self.metrics.in_flight.inc()
-        self.running += 1
-        solving = self._solving.setdefault(request.hash, [])
-        solving.append(message.publish_time)
+        await self._take_slot(context)
         try:
-            work = await self._solve(request, message.publish_time, deadline, context)
+            work = await self._run(request, message, deadline, context)
         finally:
-            self.metrics.in_flight.dec()
-            self.running -= 1
-            solving.remove(message.publish_time)
-            if not solving:
-                self._solving.pop(request.hash, None)
+            self._slots.release()
         if work is None:
             return
         try:
@@ -175,6 +187,45 @@ class Adapter:
             raise
         self.metrics.messages.labels("solved").inc()
         log.info("work generated", extra={**context, "work": format_work(work)})
+
+    async def _take_slot(self, context: dict[str, str]) -> None:
+        """Wait for a worker-server slot (a read-ahead request may have to); raise ``Released``
+        past ``ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS``."""
+        if not self._slots.locked():  # a slot is free and nobody waits: no timer needed
+            await self._slots.acquire()
+            return
+        wait = self.settings.adapter_read_ahead_max_wait_seconds
+        try:
+            await asyncio.wait_for(self._slots.acquire(), wait)
+        except TimeoutError:
+            self.metrics.messages.labels("released").inc()
+            log.info("no worker-server slot within %g s: request released", wait, extra=context)
+            raise Released(f"no worker-server slot within {wait:g} s") from None
+
+    async def _run(self, request: WorkRequested, message: Message, deadline: float | None,
+                   context: dict[str, str]) -> bytes | None:
+        """Solve ``request`` holding a worker-server slot; None when it was dropped."""
+        if self._stopping:  # it waited in the adapter: another adapter takes it now
+            raise Redeliver("the adapter is stopping")
+        if deadline is not None and deadline <= time.time():  # it waited past its deadline
+            self.metrics.messages.labels("expired").inc()
+            log.info("request past its deadline dropped", extra=context)
+            return None
+        if self.cancelled.covers(request.hash, message.publish_time):  # cancelled while it waited
+            self._dropped(context)
+            return None
+        self.metrics.in_flight.inc()
+        self.running += 1
+        solving = self._solving.setdefault(request.hash, [])
+        solving.append(message.publish_time)
+        try:
+            return await self._solve(request, message.publish_time, deadline, context)
+        finally:
+            self.metrics.in_flight.dec()
+            self.running -= 1
+            solving.remove(message.publish_time)
+            if not solving:
+                self._solving.pop(request.hash, None)
 
     def _dropped(self, context: dict[str, str]) -> None:
         self.metrics.messages.labels("cancelled").inc()
@@ -224,6 +275,7 @@ class Adapter:
 
     async def stop(self) -> None:
         """Take no new requests; running ones get the grace period, the rest are nacked."""
+        self._stopping = True
         if self._starting is not None:
             self._starting.cancel()
             await asyncio.gather(self._starting, return_exceptions=True)
@@ -234,7 +286,8 @@ class Adapter:
         if self.subscription is not None:
             log.info("adapter stopping: %d requests running, %.0f s grace",
                      self.running, self.settings.adapter_shutdown_grace_seconds)
-            await self.subscription.stop(grace=self.settings.adapter_shutdown_grace_seconds)
+            await asyncio.gather(self.subscription.stop(grace=self.settings.adapter_shutdown_grace_seconds),
+                                 *self._draining)
             self.subscription = None
             self.subscribed.clear()
         await self.worker.close()

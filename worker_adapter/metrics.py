@@ -13,11 +13,13 @@ class AdapterMetrics:
             "adapter_messages_total",
             "WorkRequested messages by outcome: solved, malformed (acked), cancelled (a WorkCancelled "
             "came for it: dropped or its search stopped, acked), expired (taken past its deadline, "
-            "acked), worker_failed, invalid_work, publish_failed (the last three nacked)",
+            "acked), worker_failed, invalid_work, publish_failed, released (waited too long for a "
+            "worker-server slot; the last four nacked)",
             ["outcome"], registry=r,
         )
         self.in_flight = Gauge("adapter_in_flight", "Requests being solved now", registry=r)
-        self.capacity = Gauge("adapter_max_outstanding", "Requests the adapter holds at once", registry=r)
+        self.capacity = Gauge("adapter_max_outstanding", "Requests the adapter holds at once (read-ahead "
+                              "included)", registry=r)
         self.solve_seconds = Histogram(
             "adapter_worker_seconds", "Duration of one worker-server call that returned a work",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
