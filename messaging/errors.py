@@ -10,7 +10,8 @@
      │                       (``MESSAGING_MEMORY_MAX_BACKLOG``): as above, nothing is queued
      ├── Redeliver           raised by a handler for an expected failure it has already reported
      │    │                  (a callback receiver down, a worker server that failed):
-     │    │                    nack (redeliver after ``messaging.retry.redelivery_delay``),
+     │    │                    nack (redeliver after ``messaging.retry.redelivery_delay``;
+     │    │                    the shortest delay when ``prompt``: handed back, not failed),
      │    │                    logged as one short line
      │    └── (the services' own: ``worker_adapter.worker_client.WorkerFailed``,
      │         ``worker_adapter.adapter.InvalidWork``, the coordinator's callback failures)
@@ -37,6 +38,10 @@ class BrokerFull(BrokerUnavailable):
 class Redeliver(Exception):
     """Raised by a handler for an expected failure it has already reported: the message is nacked
     as on any exception, and the broker logs one short line instead of a traceback."""
+
+    #: True for a message handed back without having failed (an adapter with no free device): it
+    #: comes back after the shortest redelivery delay, not one that grows with its age.
+    prompt = False
 
 
 class MessageError(ValueError):

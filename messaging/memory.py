@@ -107,7 +107,7 @@ class MemorySubscription:
         except asyncio.CancelledError:
             raise  # stop() puts the message back
         except Exception as exc:
-            delay = self._broker.nack(self._queue, message)
+            delay = self._broker.nack(self._queue, message, exc)
             log_handler_failure(log, message.message_id, exc, delay)
         finally:
             self._queue.held -= 1
@@ -212,9 +212,9 @@ class MemoryBroker:
             raise BrokerUnavailable(f"subscription {subscription!r} does not exist")
         return await self._queues[subscription].ready.get()
 
-    def nack(self, queue: _Queue, message: Message) -> float:
-        """Put ``message`` back after the redelivery delay, which is returned."""
-        delay = redelivery_delay(message.publish_time, *self._retry)
+    def nack(self, queue: _Queue, message: Message, exc: Exception | None = None) -> float:
+        """Put ``message`` back after the redelivery delay for ``exc``, which is returned."""
+        delay = redelivery_delay(message.publish_time, *self._retry, exc=exc)
         queue.put_later(message, delay)
         return delay
 

@@ -210,7 +210,8 @@ class PubSubSubscription:
         except asyncio.CancelledError:
             raise  # stop() gives it back
         except Exception as exc:
-            seconds = deadline_seconds(redelivery_delay(message.publish_time, *self._retry_seconds))
+            seconds = deadline_seconds(redelivery_delay(message.publish_time, *self._retry_seconds,
+                                                        exc=exc))
             log_handler_failure(log, message.message_id, exc, seconds)
             self._deadlines.setdefault(seconds, []).append(ack_id)
         else:

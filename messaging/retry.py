@@ -14,8 +14,13 @@ from messaging.errors import Redeliver
 
 
 def redelivery_delay(
-    publish_time: datetime, minimum: float, maximum: float, now: datetime | None = None
+    publish_time: datetime, minimum: float, maximum: float, now: datetime | None = None,
+    exc: Exception | None = None,
 ) -> float:
+    """The wait before ``exc``'s message comes back: ``minimum`` for a ``Redeliver`` that is not a
+    failure (``prompt``), else the message's age within the bounds."""
+    if isinstance(exc, Redeliver) and exc.prompt:
+        return minimum
     now = now or datetime.now(UTC)
     age = (now - publish_time).total_seconds()
     return min(max(age, minimum), maximum)

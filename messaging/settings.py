@@ -22,7 +22,7 @@ class MessagingSettings(BaseSettings):
     pubsub_subscriber_max_outstanding_element_count: PositiveInt | None = Field(None, description=(
         "flow control: messages a subscriber holds at once; unset: the coordinator holds up to 1,000, "
         "the adapter twice what its worker server runs at once (one running, one waiting per device, "
-        "read from its `/ready`), up to `ADAPTER_READ_AHEAD` per device while works are short; set: "
+        "read from its `/ready`) at the worker server and up to `ADAPTER_READ_AHEAD` per device in all; set: "
         "the adapter holds exactly this many, all of them at the worker server (no read-ahead)"))
     pubsub_publish_timeout_seconds: PositiveFloat = Field(10.0, description=(
         "how long a publish (or admin call) may take before it fails (the coordinator then answers "

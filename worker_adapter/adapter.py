@@ -69,7 +69,11 @@ class InvalidWork(Redeliver):
 
 class Released(Redeliver):
     """A read-ahead request waited too long for a worker-server slot: it goes back to the queue,
-    for an adapter with a free device (or this one, later)."""
+    for an adapter with a free device (or this one, later), after the shortest redelivery delay
+    (it did not fail: a delay that grows with its age would hold back a request that has queued
+    longest)."""
+
+    prompt = True
 
 
 class Adapter:

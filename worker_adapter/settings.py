@@ -42,7 +42,7 @@ class AdapterSettings(MessagingSettings):
         "set. With works that take seconds, 2 keeps the backlog in the queue for other adapters"))
     adapter_read_ahead_max_wait_seconds: PositiveFloat = Field(0.5, description=(
         "longest wait of a read-ahead request for a worker-server slot; past it the request is "
-        "released (nacked: it comes back after the redelivery delay, to any adapter)"))
+        "released (nacked: it comes back after `MESSAGING_RETRY_MIN_SECONDS`, to any adapter)"))
     adapter_shutdown_grace_seconds: NonNegativeFloat = Field(25.0, description=(
         "on SIGTERM, the time running requests get to finish; the rest are nacked (they go to "
         "another adapter at once)"))

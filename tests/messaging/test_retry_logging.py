@@ -1,11 +1,13 @@
-"""A nacked message is logged once: briefly for an expected ``Redeliver``, with a traceback otherwise."""
+"""A nacked message is logged once: briefly for an expected ``Redeliver``, with a traceback otherwise;
+and it comes back after a delay that grows with its age, unless it was handed back without failing."""
 
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime, timedelta
 
 from messaging import Redeliver
-from messaging.retry import log_handler_failure
+from messaging.retry import log_handler_failure, redelivery_delay
 
 log = logging.getLogger("test.retry")
 
@@ -26,3 +28,21 @@ def test_surprise_keeps_its_traceback(caplog) -> None:
             log_handler_failure(log, "8", exc, 1.0)
     [record] = caplog.records
     assert record.levelno == logging.WARNING and record.exc_info is not None
+
+
+class _HandedBack(Redeliver):
+    prompt = True
+
+
+def test_a_failure_waits_as_long_as_its_message_has_existed_within_the_bounds() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    aged = now - timedelta(seconds=40)
+    assert redelivery_delay(aged, 1.0, 300.0, now=now, exc=Redeliver("503")) == 40.0
+    assert redelivery_delay(aged, 1.0, 30.0, now=now, exc=KeyError("boom")) == 30.0
+    assert redelivery_delay(now, 1.0, 300.0, now=now) == 1.0
+
+
+def test_a_message_handed_back_without_failing_comes_back_after_the_shortest_delay() -> None:
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    aged = now - timedelta(seconds=40)
+    assert redelivery_delay(aged, 1.0, 300.0, now=now, exc=_HandedBack("no free device")) == 1.0
