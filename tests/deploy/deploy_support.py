@@ -59,19 +59,41 @@ ALWAYS_ENV = {
 }
 #: Set only when their value is given (unset means the service's own default); each is given by
 #: at least one value set under helm/atto-work/ci/.
+_HTTP = {"HTTP_MAX_HEADER_BYTES", "HTTP_REQUEST_TIMEOUT_SECONDS", "HTTP_MAX_CONNECTIONS"}
 OPTIONAL_ENV = {
-    "coordinator": {"PUBSUB_EMULATOR_HOST", "COORDINATOR_RATE_LIMIT",
-                    "FORWARDED_ALLOW_IPS", "STORE_URL"},
+    "coordinator": _HTTP | {"PUBSUB_EMULATOR_HOST", "COORDINATOR_RATE_LIMIT",
+                            "FORWARDED_ALLOW_IPS", "STORE_URL",
+                            "CALLBACK_CONNECTIONS_PER_ORIGIN", "CALLBACK_MAX_PENDING_PER_ORIGIN",
+                            "CALLBACK_DNS_SERVERS", "CALLBACK_FORMAT"},
     # Unset, the adapter sizes its read-ahead from its worker server's capacity.
-    "adapter": {"PUBSUB_EMULATOR_HOST", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT"},
-    "solver": {"SOLVER_DEVICES"},
+    "adapter": _HTTP | {"PUBSUB_EMULATOR_HOST", "PUBSUB_SUBSCRIBER_MAX_OUTSTANDING_ELEMENT_COUNT",
+                        "ADAPTER_READ_AHEAD", "ADAPTER_READ_AHEAD_MAX_WAIT_SECONDS",
+                        "WORKER_CONNECT_TIMEOUT_SECONDS"},
+    "solver": _HTTP | {"SOLVER_DEVICES", "SOLVER_MAX_EXPECTED_HASHES"},
+}
+_KOTLIN_ALIAS = "the Kotlin reference's name, read only when ours is unset; the chart sets ours"
+_MEMORY_BROKER = "the in-process broker's bound; the chart runs Pub/Sub"
+#: Read by a role but deliberately never set by the chart or compose, with the reason. Any other
+#: name a role reads must be in ALWAYS_ENV or OPTIONAL_ENV (and so set by them).
+NOT_IN_CHART = {
+    "coordinator": {"ATTO_CALLBACK_CONNECTTIMEOUT": _KOTLIN_ALIAS,
+                    "ATTO_CALLBACK_READTIMEOUT": _KOTLIN_ALIAS,
+                    "MESSAGING_MEMORY_MAX_BACKLOG": _MEMORY_BROKER},
+    "adapter": {"ATTO_ADAPTER_URL": _KOTLIN_ALIAS,
+                "ATTO_ADAPTER_CONNECTTIMEOUT": _KOTLIN_ALIAS,
+                "ATTO_ADAPTER_READTIMEOUT": _KOTLIN_ALIAS,
+                "MESSAGING_MEMORY_MAX_BACKLOG": _MEMORY_BROKER,
+                "WORKER_PROTOCOL": "the adapter calls the worker server in its own pod (or compose "
+                                   "service), ours, with our API: always the default `works`"},
+    "solver": {"ATTO_WORK_DEVICE": _KOTLIN_ALIAS},
 }
 #: The settings modules of each role, read when they exist so that a variable a service learns to
 #: read later cannot be forgotten by the chart and compose.
 SETTINGS_MODULES = {
-    "coordinator": ("messaging.settings", "store.settings", "coordinator.settings", "common.proxies"),
-    "adapter": ("messaging.settings", "worker_adapter.settings"),
-    "solver": ("solver.settings",),
+    "coordinator": ("messaging.settings", "store.settings", "coordinator.settings", "common.proxies",
+                    "common.connections"),
+    "adapter": ("messaging.settings", "worker_adapter.settings", "common.connections"),
+    "solver": ("solver.settings", "common.connections"),
 }
 
 

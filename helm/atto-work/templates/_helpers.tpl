@@ -118,6 +118,25 @@ serviceAccount.perComponent each component has its own (<name>-coordinator, <nam
   value: {{ .Values.logging.format | quote }}
 {{- end }}
 
+{{/* Env vars set only when their value is given, so that an unset one keeps the service's default:
+"env" maps names to values (null or empty: not set); "http" is a container's `http` values, the
+HTTP bounds of common/connections.py. */}}
+{{- define "atto-work.optionalEnv" -}}
+{{- $env := deepCopy .env }}
+{{- with .http }}
+{{- $_ := set $env "HTTP_MAX_HEADER_BYTES" .maxHeaderBytes }}
+{{- $_ := set $env "HTTP_REQUEST_TIMEOUT_SECONDS" .requestTimeoutSeconds }}
+{{- $_ := set $env "HTTP_MAX_CONNECTIONS" .maxConnections }}
+{{- end }}
+{{- $items := list }}
+{{- range $name, $value := $env }}
+{{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
+{{- $items = append $items (dict "name" $name "value" (toString $value)) }}
+{{- end }}
+{{- end }}
+{{- with $items }}{{ toYaml . }}{{ end }}
+{{- end }}
+
 {{/* One env var from the Secret. Pass "optional" true only for a key that may be absent: a
 required key that is missing, or a missing Secret, keeps the container from starting (fails closed). */}}
 {{- define "atto-work.secretEnv" -}}
