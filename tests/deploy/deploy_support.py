@@ -97,11 +97,11 @@ SETTINGS_MODULES = {
 }
 
 
-def settings_env_names(role: str) -> set[str]:
-    """Env names read by the pydantic-settings classes of ``role``'s modules that exist today."""
+def settings_classes(role: str) -> list[type]:
+    """The pydantic-settings classes of ``role``'s modules that exist today."""
     from pydantic_settings import BaseSettings
 
-    names: set[str] = set()
+    classes: list[type] = []
     for module_name in SETTINGS_MODULES[role]:
         try:
             module = importlib.import_module(module_name)
@@ -109,14 +109,20 @@ def settings_env_names(role: str) -> set[str]:
             if exc.name is None or not (module_name + ".").startswith(exc.name + "."):
                 raise  # the module exists but imports something missing: say so
             continue  # not written yet; the brief's names above still hold
-        for value in vars(module).values():
-            if not (isinstance(value, type) and issubclass(value, BaseSettings)
-                    and value is not BaseSettings and value.__module__ == module_name):
-                continue
-            prefix = value.model_config.get("env_prefix", "")
-            for name, field in value.model_fields.items():
-                alias = field.validation_alias if isinstance(field.validation_alias, str) else None
-                names.add((alias or f"{prefix}{name}").upper())
+        classes += [value for value in vars(module).values()
+                    if isinstance(value, type) and issubclass(value, BaseSettings)
+                    and value is not BaseSettings and value.__module__ == module_name]
+    return classes
+
+
+def settings_env_names(role: str) -> set[str]:
+    """Env names read by the pydantic-settings classes of ``role``'s modules that exist today."""
+    names: set[str] = set()
+    for settings in settings_classes(role):
+        prefix = settings.model_config.get("env_prefix", "")
+        for name, field in settings.model_fields.items():
+            alias = field.validation_alias if isinstance(field.validation_alias, str) else None
+            names.add((alias or f"{prefix}{name}").upper())
     return names
 
 

@@ -26,6 +26,7 @@ from deploy_support import (
     helm,
     of_kind,
     render,
+    settings_classes,
     settings_env_names,
     template_args,
 )
@@ -183,6 +184,23 @@ def test_every_env_var_the_services_read_is_set(renderings) -> None:
     for role, names in OPTIONAL_ENV.items():
         unexercised = names - seen_optional[role]
         assert not unexercised, f"no ci value set exercises {sorted(unexercised)}"
+
+
+def test_the_services_accept_the_values_the_chart_renders(renderings, monkeypatch) -> None:
+    """Each role's settings load from the env the chart writes (secrets aside): a number Helm prints
+    as ``1e+06`` would stop an integer setting's service at start."""
+    for name, docs in renderings.items():
+        for role, container in containers(docs).items():
+            env = {item["name"]: item["value"] for item in container["env"] if "value" in item}
+            for var in settings_env_names(role) | env.keys():
+                monkeypatch.delenv(var, raising=False)
+            for var, value in env.items():
+                monkeypatch.setenv(var, value)
+            for settings in settings_classes(role):
+                try:
+                    settings()
+                except ValueError as exc:
+                    pytest.fail(f"{name}: {role} refuses its env: {exc}")
 
 
 @pytest.mark.parametrize("role", sorted(ALWAYS_ENV))

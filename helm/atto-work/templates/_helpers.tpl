@@ -107,15 +107,21 @@ serviceAccount.perComponent each component has its own (<name>-coordinator, <nam
   value: {{ . | quote }}
 {{- end }}
 - name: MESSAGING_RETRY_MIN_SECONDS
-  value: {{ .Values.pubsub.retryMinSeconds | quote }}
+  value: {{ include "atto-work.envValue" .Values.pubsub.retryMinSeconds | quote }}
 - name: MESSAGING_RETRY_MAX_SECONDS
-  value: {{ .Values.pubsub.retryMaxSeconds | quote }}
+  value: {{ include "atto-work.envValue" .Values.pubsub.retryMaxSeconds | quote }}
 - name: PUBSUB_PUBLISH_TIMEOUT_SECONDS
-  value: {{ .Values.pubsub.publishTimeoutSeconds | quote }}
+  value: {{ include "atto-work.envValue" .Values.pubsub.publishTimeoutSeconds | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logging.level | quote }}
 - name: LOG_FORMAT
   value: {{ .Values.logging.format | quote }}
+{{- end }}
+
+{{/* A value as an env var's text. Helm reads every number of the values as a float, which prints
+1000000 as "1e+06" (no integer setting reads that): a whole number is written as an integer. */}}
+{{- define "atto-work.envValue" -}}
+{{- if and (kindIs "float64" .) (eq . (floor .)) (lt . 1e15) }}{{ int64 . }}{{ else }}{{ . }}{{ end }}
 {{- end }}
 
 {{/* Env vars set only when their value is given, so that an unset one keeps the service's default:
@@ -131,7 +137,7 @@ HTTP bounds of common/connections.py. */}}
 {{- $items := list }}
 {{- range $name, $value := $env }}
 {{- if not (or (kindIs "invalid" $value) (eq (toString $value) "")) }}
-{{- $items = append $items (dict "name" $name "value" (toString $value)) }}
+{{- $items = append $items (dict "name" $name "value" (include "atto-work.envValue" $value)) }}
 {{- end }}
 {{- end }}
 {{- with $items }}{{ toYaml . }}{{ end }}
