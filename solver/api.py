@@ -40,7 +40,7 @@ from solver.pool import DevicePool
 from solver.schemas import HashPath, NetworkName, Target, Threshold, Timestamp, WorkResponse, error_doc
 from solver.searches import SharedSearches
 from solver.settings import SolverSettings
-from work import check_not_future, expected_hashes, format_target, format_work, nano, parse_target, threshold
+from work import check_not_future, format_target, format_work, parse_target, threshold
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,7 @@ def create_app(settings: SolverSettings, devices: Sequence[SearchDevice] | None 
                      rule: Rule = Rule.ATTO) -> Solution | JSONResponse:
         """The work for ``target`` at ``limit`` (a threshold or a Nano difficulty, per ``rule``),
         or the error to answer."""
-        hashes = nano.expected_hashes(limit) if rule is Rule.NANO else expected_hashes(limit)
+        hashes = rule.expected_hashes(limit)
         if hashes > settings.max_expected_hashes:
             what = "difficulty" if rule is Rule.NANO else "threshold"
             return error(400, f"{what} needs {hashes:.3g} hashes on average, more than this server "

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from solver.errors import SolverError
-from work import format_work, is_valid, nano
+from work import expected_hashes, format_work, is_valid, nano
 
 _MASK64 = 2**64 - 1
 
@@ -30,6 +30,10 @@ class Rule(enum.Enum):
         if self is Rule.ATTO:
             return 0, threshold
         return _MASK64, threshold ^ _MASK64
+
+    def expected_hashes(self, threshold: int) -> float:
+        """Mean number of hashes a search for ``threshold`` under this rule takes."""
+        return expected_hashes(threshold) if self is Rule.ATTO else nano.expected_hashes(threshold)
 
     def is_valid(self, work: bytes, target: bytes, threshold: int) -> bool:
         """The rules' own check of a device's hit (not the mask trick the devices use)."""

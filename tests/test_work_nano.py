@@ -124,6 +124,12 @@ def test_multipliers() -> None:
 def test_multiplier_extremes_are_clamped() -> None:
     assert nano.from_multiplier(1e30) == 2**64 - 1
     assert nano.from_multiplier(1e-30) == 0
+    assert nano.from_multiplier(5e-324) == 0  # the quotient overflows to infinity
+
+
+@given(st.floats(min_value=0, exclude_min=True, allow_infinity=False, allow_subnormal=True))
+def test_every_positive_multiplier_gives_a_difficulty(value) -> None:
+    assert 0 <= nano.from_multiplier(value) <= 2**64 - 1
     assert nano.multiplier(0) == 2**35 / 2**64  # no division by zero at difficulty 0
 
 

@@ -86,8 +86,10 @@ def from_multiplier(multiplier_value: float, base: int = SEND_DIFFICULTY) -> int
     ):
         raise WorkError("multiplier must be a positive finite number")
     _check_u64(base, "base difficulty")
-    reverse = int(float(_U64 - base) / multiplier_value)
-    return min(max(_U64 - reverse, 0), _MAX)
+    reverse = float(_U64 - base) / multiplier_value
+    if reverse >= _U64:  # includes infinity: a subnormal multiplier overflows the quotient
+        return 0
+    return min(_U64 - int(reverse), _MAX)
 
 
 def expected_hashes(difficulty_value: int) -> float:

@@ -6,9 +6,9 @@ may leave the machine. For every operation, schema-valid
 (positive) and schema-violating (negative) cases are generated; each answer must not be a 5xx, must
 have a documented status and content type, and a documented body.
 
-Solvable-but-hard requests are left out of the worker-server cases (thresholds below 2^46, Nano
-difficulties above 2^64 - 2^46, networks other than LOCAL): they are valid, and would only time out
-(a 504) on this CPU; speed is not what this test is about.
+Solvable-but-hard requests are left out of the worker-server cases (over 2^18 hashes on average,
+networks other than LOCAL): they are valid, and would only time out (a 504) on this CPU; speed is
+not what this test is about.
 """
 
 from __future__ import annotations
@@ -19,33 +19,34 @@ import pytest
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(300)]
 EXAMPLES = int(os.environ.get("ATTO_WORK_FUZZ_EXAMPLES", "200"))
-EASIEST = 2**46
+EASIEST = 2**18  # hashes on average
 
 
 def _too_hard(case) -> bool:  # noqa: ANN001 - a schemathesis Case
-    from work import nano
+    """Whether the server would accept ``case`` as a search taking over 2^18 hashes on average:
+    decided by the worker server's own request models, so the filter cannot drift from them."""
+    from pydantic import TypeAdapter, ValidationError
+
+    from solver.api import ThresholdRequest
+    from solver.jobs import Rule
+    from solver.rpc import RpcRequest, WorkGenerate
 
     body = case.body if isinstance(case.body, dict) else {}
-    # A null field is an absent one to the server (the RPC then falls back to Nano's default).
-    if case.operation.path in ("/works/{hash}", "/") and body.get("threshold") is not None:
-        try:
-            value = int(str(body["threshold"]))
-        except ValueError:
-            return False
-        return 0 < value < EASIEST
-    if case.operation.path == "/" and body.get("action", "work_generate") == "work_generate":
-        # The RPC's Nano rule: a difficulty (send difficulty by default) or a multiplier of it.
-        try:
-            if body.get("multiplier") is not None:
-                difficulty = nano.from_multiplier(float(body["multiplier"]))
-            else:
-                difficulty = nano.parse_difficulty(body.get("difficulty") or "fffffff800000000")
-        except (ValueError, TypeError):
-            return False
-        return difficulty > 2**64 - EASIEST
     if case.operation.path == "/works":
         return body.get("network") in ("LIVE", "BETA", "DEV")
-    return False
+    try:
+        if case.operation.path == "/works/{hash}":
+            rule, limit = Rule.ATTO, ThresholdRequest.model_validate(body).threshold
+        elif case.operation.path == "/":
+            request = TypeAdapter(RpcRequest).validate_python(body)
+            if not isinstance(request, WorkGenerate):
+                return False
+            rule, limit = request.rule, request.limit()
+        else:
+            return False
+    except ValidationError:
+        return False  # refused with a 400 before any search
+    return rule.expected_hashes(limit) > EASIEST
 
 
 def run_schema(url: str, base_url: str, counts: dict[str, int]) -> None:

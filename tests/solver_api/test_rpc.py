@@ -101,6 +101,11 @@ def test_work_generate_with_a_multiplier_and_without_a_difficulty(open_devices) 
                                          "multiplier": "0.0001"}, timeout=60)
         assert r.status_code == 200, r.text
         assert_nano_work(r.json(), target(4), nano.from_multiplier(0.0001))
+        # The smallest positive multiplier: difficulty 0, so any work (the fuzzer found a 500 here).
+        r = httpx.post(server.url, json={"action": "work_generate", "hash": target(4),
+                                         "multiplier": "5e-324"}, timeout=60)
+        assert r.status_code == 200, r.text
+        assert_nano_work(r.json(), target(4), 0)
         # Without difficulty or multiplier: Nano's send difficulty, 2^29 hashes on average (over
         # this server's bound, so it says so rather than searching for minutes).
         r = httpx.post(server.url, json={"action": "work_generate", "hash": target(4)}, timeout=60)
