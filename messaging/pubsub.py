@@ -76,6 +76,7 @@ class PubSubBroker:
         self.timeout = settings.pubsub_publish_timeout_seconds
         self.default_outstanding = settings.pubsub_subscriber_max_outstanding_element_count
         self.retry_seconds = (settings.messaging_retry_min_seconds, settings.messaging_retry_max_seconds)
+        self.batch_interval = settings.pubsub_batch_interval_seconds
         self._publisher: pubsub_v1.PublisherClient | None = None  # admin calls (topics, ping)
         self._loop_publisher: LoopPublisher | None = None  # publish
         self._subscriber: pubsub_v1.SubscriberClient | None = None  # admin calls (subscriptions)
@@ -109,7 +110,8 @@ class PubSubBroker:
         if self._loop_publisher is None:
             client = PublisherAsyncClient(
                 **self._client_kwargs(PublisherGrpcAsyncIOTransport, grpc.aio.insecure_channel))
-            self._loop_publisher = LoopPublisher(client, self._async_retry, self.timeout)
+            self._loop_publisher = LoopPublisher(client, self._async_retry, self.timeout,
+                                                 interval=self.batch_interval)
         return self._loop_publisher
 
     @property
@@ -225,7 +227,7 @@ class PubSubBroker:
         consumer = PubSubSubscription(
             self.loop_subscriber, path, handler,
             max_outstanding=max_outstanding or self.default_outstanding or DEFAULT_OUTSTANDING,
-            retry_seconds=self.retry_seconds, timeout=self.timeout,
+            retry_seconds=self.retry_seconds, timeout=self.timeout, batch_interval=self.batch_interval,
             on_stopped=self._subscriptions.discard, recreate=recreate)
         self._subscriptions.add(consumer)
         return consumer

@@ -14,7 +14,9 @@ is read and written on the loop, and this class does what the high-level subscri
 - ack when the handler returns; when it raises, the ack deadline becomes
   ``messaging.retry.redelivery_delay`` (whole seconds, at least 1: 0 would redeliver at once).
   Acks and deadline changes leave in requests on the stream: those of one loop turn together, and
-  while gRPC writes one request the next ones gather for the following (fewer, fuller writes).
+  while gRPC writes one request, or for ``batch_interval`` after the previous write began
+  (``PUBSUB_BATCH_INTERVAL_SECONDS``), the next ones gather for the following (fewer, fuller writes;
+  the library's subscriber batches its acks the same way).
 - a stream that ends or fails is opened again after a growing pause (``BACKOFF_SECONDS``); a
   missing subscription is created again when the broker creates what is missing (the emulator,
   restarted, has forgotten it). ``failed`` says the stream is down (it failed before it was
@@ -75,6 +77,7 @@ class PubSubSubscription:
         max_outstanding: int,
         retry_seconds: tuple[float, float],
         timeout: float,
+        batch_interval: float = 0.0,
         on_stopped: Callable[[PubSubSubscription], None],
         recreate: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
@@ -84,6 +87,7 @@ class PubSubSubscription:
         self._limit = max_outstanding
         self._retry_seconds = retry_seconds
         self._timeout = timeout
+        self._batch_interval = batch_interval
         self._on_stopped = on_stopped
         self._recreate = recreate
         self._client_id = uuid.uuid4().hex  # lets the server tie our reconnecting streams together
@@ -99,6 +103,8 @@ class PubSubSubscription:
         self._deadlines: dict[int, list[str]] = {}
         #: Set when some are pending; one per stream, so a dead stream's writer takes none.
         self._wake: asyncio.Event | None = None
+        #: While ``_requests`` lets acks gather: resolved early should the consumer starve.
+        self._gathering: asyncio.Future[None] | None = None
         self._stopping = False
         self._up = False  # the current stream delivered or stayed open HEALTHY_SECONDS
         self.failed = False
@@ -160,17 +166,23 @@ class PubSubSubscription:
                         wake: asyncio.Event) -> AsyncIterator[StreamingPullRequest]:
         """The stream's requests: the opening one, then, each time gRPC has written the previous one,
         all acks and deadline changes pending by then (those of one loop turn at least: ``wake`` is
-        set during the turn, this runs after it). A write in flight lets the next ones gather."""
+        set during the turn, this runs after it). A write in flight, and the batch interval after it
+        began, let the next ones gather."""
         yield first
         while True:
             await wake.wait()
             wake.clear()
-            for acks, deadlines in self._take(_IDS_PER_REQUEST):
+            started = self._loop.time()
+            if not (chunks := self._take(_IDS_PER_REQUEST)):
+                continue  # nothing written: no interval to wait out
+            for acks, deadlines in chunks:
                 ack_ids = [ack_id for _, ids in deadlines for ack_id in ids]
                 seconds = [s for s, ids in deadlines for _ in ids]
                 # Built as the protobuf and wrapped: proto-plus converts list items one by one.
                 yield StreamingPullRequest.wrap(StreamingPullRequest.pb()(
                     ack_ids=acks, modify_deadline_ack_ids=ack_ids, modify_deadline_seconds=seconds))
+            if (pause := started + self._batch_interval - self._loop.time()) > 0:
+                await self._gather_for(pause)
 
     async def _create_again(self) -> None:
         if self._recreate is None:
@@ -216,14 +228,13 @@ class PubSubSubscription:
             self._deadlines.setdefault(seconds, []).append(ack_id)
         else:
             self._acks.append(ack_id)
-        self._pending()
         self._held.discard(ack_id)
-        if self._stopping:
-            return
-        if self._waiting:
-            self._start(*self._waiting.popleft())
-        if len(self._held) < self._limit:
-            self._room.set()
+        if not self._stopping:
+            if self._waiting:
+                self._start(*self._waiting.popleft())
+            if len(self._held) < self._limit:
+                self._room.set()
+        self._pending()
 
     async def _renew_leases(self) -> None:
         while True:
@@ -237,6 +248,28 @@ class PubSubSubscription:
     def _pending(self) -> None:
         if self._wake is not None:
             self._wake.set()
+        if self._gathering is not None and self._starving():
+            self._end_gathering()
+
+    def _starving(self) -> bool:
+        """Nothing waits here and the server counts ``max_outstanding`` messages unsettled: it sends
+        no more until the pending acks reach it, so they must not wait out the batch interval."""
+        unsettled = len(self._held) + len(self._acks) + sum(map(len, self._deadlines.values()))
+        return not self._waiting and unsettled >= self._limit
+
+    async def _gather_for(self, seconds: float) -> None:
+        """Let acks gather for ``seconds``, or until the consumer starves for want of them."""
+        self._gathering = gathering = self._loop.create_future()
+        timer = self._loop.call_later(seconds, self._end_gathering)
+        try:
+            await gathering
+        finally:
+            timer.cancel()
+            self._gathering = None
+
+    def _end_gathering(self) -> None:
+        if self._gathering is not None and not self._gathering.done():
+            self._gathering.set_result(None)
 
     def _take(self, size: int) -> list[tuple[list[str], list[tuple[int, list[str]]]]]:
         """Everything pending, as (acks, [(seconds, ack ids)]) chunks of at most ``size`` ids each."""

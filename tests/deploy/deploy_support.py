@@ -36,7 +36,7 @@ SECRET_ENV = {  # variable -> key in the chart's Secret
     "SOLVER_TOKEN": "solver-token",
 }
 _MESSAGING = {"MESSAGING", "PUBSUB_PROJECT_ID", "MESSAGING_RETRY_MIN_SECONDS", "MESSAGING_RETRY_MAX_SECONDS",
-              "PUBSUB_PUBLISH_TIMEOUT_SECONDS"}
+              "PUBSUB_PUBLISH_TIMEOUT_SECONDS", "PUBSUB_BATCH_INTERVAL_SECONDS"}
 _LOGS = {"LOG_LEVEL", "LOG_FORMAT"}
 #: Set in every rendering, whatever the values.
 ALWAYS_ENV = {

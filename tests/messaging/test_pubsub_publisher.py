@@ -35,8 +35,8 @@ class FakeClient:
         self.closed = True
 
 
-def publisher(client: FakeClient) -> LoopPublisher:
-    return LoopPublisher(client, retry=lambda: None, timeout=5.0)  # type: ignore[arg-type]
+def publisher(client: FakeClient, interval: float = 0.0) -> LoopPublisher:
+    return LoopPublisher(client, retry=lambda: None, timeout=5.0, interval=interval)  # type: ignore[arg-type]
 
 
 async def held_request(client: FakeClient) -> tuple[LoopPublisher, asyncio.Future[str]]:
@@ -66,6 +66,21 @@ async def test_messages_published_while_a_request_is_in_flight_leave_together_ne
     client.gate.set()
     assert await first == "0-0"
     assert await asyncio.gather(*later) == ["1-0", "1-1"]
+    assert client.requests == [[b"a"], [b"b", b"c"]]
+
+
+async def test_messages_soon_after_a_request_wait_out_the_interval_together() -> None:
+    client = FakeClient()
+    loop_publisher = publisher(client, interval=0.3)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await loop_publisher.publish("t", b"a") == "0-0"
+    assert loop.time() - started < 0.2  # nothing sent in the last interval: it left at once
+    later = [asyncio.ensure_future(loop_publisher.publish("t", data)) for data in (b"b", b"c")]
+    await asyncio.sleep(0.1)
+    assert client.requests == [[b"a"]]  # b and c wait for the interval that began with a's request
+    assert await asyncio.gather(*later) == ["1-0", "1-1"]
+    assert loop.time() - started >= 0.3
     assert client.requests == [[b"a"], [b"b", b"c"]]
 
 

@@ -78,10 +78,12 @@ class FakeClient:
         self.direct.append(("deadline", list(ack_ids), ack_deadline_seconds))
 
 
-async def consumer(handler, limit: int = 10, recreate=None) -> tuple[FakeClient, PubSubSubscription]:  # noqa: ANN001
+async def consumer(handler, limit: int = 10, recreate=None,  # noqa: ANN001
+                   batch_interval: float = 0.0) -> tuple[FakeClient, PubSubSubscription]:
     client = FakeClient()
     subscription = PubSubSubscription(client, PATH, handler, max_outstanding=limit,  # type: ignore[arg-type]
                                       retry_seconds=(1.0, 300.0), timeout=5.0,
+                                      batch_interval=batch_interval,
                                       on_stopped=lambda _: None, recreate=recreate)
     await until(lambda: client.streams and client.streams[-1].sent)
     return client, subscription
@@ -107,6 +109,43 @@ async def test_acks_of_one_loop_turn_leave_in_one_request() -> None:
     stream.responses.put_nowait(response("a", "b", "c"))
     await until(lambda: len(stream.acks()) == 3)
     assert [list(r.ack_ids) for r in stream.sent[1:]] == [["a", "b", "c"]]
+    await subscription.stop()
+
+
+async def test_acks_after_a_write_gather_for_the_batch_interval() -> None:
+    async def handler(message: Message) -> None:
+        pass
+
+    client, subscription = await consumer(handler, batch_interval=0.5)
+    stream = client.streams[0]
+    stream.responses.put_nowait(response("a"))
+    await until(lambda: stream.acks() == ["a"])  # nothing written in the last interval: at once
+    stream.responses.put_nowait(response("b"))
+    stream.responses.put_nowait(response("c"))
+    await asyncio.sleep(0.2)
+    assert stream.acks() == ["a"]  # b and c wait out the interval that began with a's write
+    await until(lambda: len(stream.acks()) == 3)
+    assert [list(r.ack_ids) for r in stream.sent[1:]] == [["a"], ["b", "c"]]
+    await subscription.stop()
+
+
+async def test_a_consumer_the_server_starves_sends_its_acks_at_once() -> None:
+    # With 2 held at the server and none waiting here, the server sends nothing more until the acks
+    # reach it: they must not wait out the interval.
+    release = asyncio.Event()
+
+    async def handler(message: Message) -> None:
+        if message.message_id != "a":
+            await release.wait()
+
+    client, subscription = await consumer(handler, limit=2, batch_interval=30.0)
+    stream = client.streams[0]
+    stream.responses.put_nowait(response("a"))
+    await until(lambda: stream.acks() == ["a"])
+    stream.responses.put_nowait(response("b", "c"))
+    await asyncio.sleep(0.05)
+    release.set()
+    await until(lambda: len(stream.acks()) == 3, within=5)
     await subscription.stop()
 
 

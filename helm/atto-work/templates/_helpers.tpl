@@ -112,6 +112,8 @@ serviceAccount.perComponent each component has its own (<name>-coordinator, <nam
   value: {{ include "atto-work.envValue" .Values.pubsub.retryMaxSeconds | quote }}
 - name: PUBSUB_PUBLISH_TIMEOUT_SECONDS
   value: {{ include "atto-work.envValue" .Values.pubsub.publishTimeoutSeconds | quote }}
+- name: PUBSUB_BATCH_INTERVAL_SECONDS
+  value: {{ include "atto-work.envValue" .Values.pubsub.batchIntervalSeconds | quote }}
 - name: LOG_LEVEL
   value: {{ .Values.logging.level | quote }}
 - name: LOG_FORMAT
