@@ -57,6 +57,11 @@ HEALTHY_SECONDS = 5.0
 _IDS_PER_REQUEST = 2500
 
 
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
 def deadline_seconds(delay: float) -> int:
     """The ack deadline that redelivers after about ``delay`` seconds (at least 1: 0 would be a nack)."""
     return min(max(1, round(delay)), _MAX_DEADLINE)
@@ -249,7 +254,7 @@ class PubSubSubscription:
         if self._wake is not None:
             self._wake.set()
         if self._gathering is not None and self._starving():
-            self._end_gathering()
+            _settle(self._gathering)
 
     def _starving(self) -> bool:
         """Nothing waits here and the server counts ``max_outstanding`` messages unsettled: it sends
@@ -260,16 +265,13 @@ class PubSubSubscription:
     async def _gather_for(self, seconds: float) -> None:
         """Let acks gather for ``seconds``, or until the consumer starves for want of them."""
         self._gathering = gathering = self._loop.create_future()
-        timer = self._loop.call_later(seconds, self._end_gathering)
+        timer = self._loop.call_later(seconds, _settle, gathering)
         try:
             await gathering
         finally:
             timer.cancel()
-            self._gathering = None
-
-    def _end_gathering(self) -> None:
-        if self._gathering is not None and not self._gathering.done():
-            self._gathering.set_result(None)
+            if self._gathering is gathering:  # not a newer stream's
+                self._gathering = None
 
     def _take(self, size: int) -> list[tuple[list[str], list[tuple[int, list[str]]]]]:
         """Everything pending, as (acks, [(seconds, ack ids)]) chunks of at most ``size`` ids each."""
