@@ -11,8 +11,8 @@ and while a topic's request is in flight, or for ``interval`` after it started
 (``PUBSUB_BATCH_INTERVAL_SECONDS``), the next messages wait and leave together in the next one. One
 message alone leaves at once; under load the batches grow with the round trip and the interval (a
 Nagle-like rule: fewer, fuller requests, which is what every process's CPU per message, the
-emulator's included, depends on). The library's batching publisher holds every message for its
-10 ms window; here only a message that follows another within the interval waits, and less.
+emulator's included, depends on). Unlike the library's batch window, which every message waited
+out, only a message that follows another within the interval waits, and only for what is left of it.
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ async def test_acks_after_a_write_gather_for_the_batch_interval() -> None:
     async def handler(message: Message) -> None:
         pass
 
-    client, subscription = await consumer(handler, batch_interval=0.5)
+    client, subscription = await consumer(handler, batch_interval=2.0)
     stream = client.streams[0]
     stream.responses.put_nowait(response("a"))
     await until(lambda: stream.acks() == ["a"])  # nothing written in the last interval: at once
